@@ -1,0 +1,54 @@
+"""Shared helpers for the notebooks of *Deep Learning for Computer Vision* (SJK02, UJI).
+
+Only code that several chapters need lives here; the networks a chapter teaches are written in
+that chapter's notebook.
+"""
+
+from .config import MODE_ENV, data_dir, get_device, get_mode, is_quick, pick, seed_everything, setup
+from .data import load_cifar10, load_digits, load_mnist, load_skimage, make_loaders, split_dataset
+from .plotting import plot_histories, plot_history, show_feature_maps, show_images
+from .stats import (
+    ModelComparison,
+    assert_same_model,
+    compare_models,
+    count_flops,
+    count_macs,
+    count_params,
+    layer_table,
+)
+from .synthetic import make_clutter, make_faces
+from .training import History, evaluate, fit, predict
+
+__all__ = [
+    "MODE_ENV",
+    "History",
+    "ModelComparison",
+    "assert_same_model",
+    "compare_models",
+    "count_flops",
+    "count_macs",
+    "count_params",
+    "data_dir",
+    "evaluate",
+    "fit",
+    "get_device",
+    "get_mode",
+    "is_quick",
+    "layer_table",
+    "load_cifar10",
+    "load_digits",
+    "load_mnist",
+    "load_skimage",
+    "make_clutter",
+    "make_faces",
+    "make_loaders",
+    "pick",
+    "plot_histories",
+    "plot_history",
+    "predict",
+    "seed_everything",
+    "setup",
+    "show_feature_maps",
+    "show_images",
+    "split_dataset",
+]

@@ -1,0 +1,124 @@
+"""Figures every chapter uses: image grids, feature maps and training curves."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+
+def _to_hwc(img) -> np.ndarray:
+    a = img.detach().cpu().numpy() if isinstance(img, torch.Tensor) else np.asarray(img)
+    if a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[-1] not in (1, 3):
+        a = np.moveaxis(a, 0, -1)  # (C, H, W) -> (H, W, C)
+    if a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., 0]
+    if a.ndim not in (2, 3):
+        raise ValueError(f"expected an image (H, W), (C, H, W) or (H, W, C), got shape {a.shape}")
+    return a
+
+
+def show_images(
+    images,
+    labels: Sequence | None = None,
+    ncols: int = 8,
+    cmap: str = "gray",
+    title: str | None = None,
+    size: float = 1.4,
+):
+    """Show images in a grid with optional labels under each; returns the figure.
+
+    ``images`` is a tensor ``(N, C, H, W)`` / ``(N, H, W)`` or a sequence of images.
+    """
+    if isinstance(images, torch.Tensor) and images.ndim not in (3, 4):
+        raise ValueError(f"expected a batch of images (N, C, H, W) or (N, H, W), got {tuple(images.shape)}")
+    n = len(images)
+    if n == 0:
+        raise ValueError("no images to show")
+    if labels is not None and len(labels) != n:
+        raise ValueError(f"got {n} images but {len(labels)} labels")
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if title else 0)), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        img = _to_hwc(images[i])
+        ax.imshow(img, cmap=cmap if img.ndim == 2 else None)
+        if labels is not None:
+            ax.set_title(str(labels[i]), fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def show_feature_maps(fmaps: torch.Tensor, max_maps: int = 16, ncols: int = 8, title: str | None = None):
+    """Show the channels of a feature map ``(C, H, W)`` or ``(1, C, H, W)`` as a grid; returns the figure."""
+    if not isinstance(fmaps, torch.Tensor):
+        raise ValueError(f"expected a tensor, got {type(fmaps).__name__}")
+    if fmaps.ndim == 4:
+        if fmaps.shape[0] != 1:
+            raise ValueError(f"expected one feature map (1, C, H, W), got a batch of {fmaps.shape[0]}")
+        fmaps = fmaps[0]
+    if fmaps.ndim != 3:
+        raise ValueError(f"expected a feature map (C, H, W) or (1, C, H, W), got {tuple(fmaps.shape)}")
+    maps = fmaps[:max_maps]
+    return show_images(
+        maps[:, None], labels=[f"channel {i}" for i in range(len(maps))], ncols=ncols, cmap="viridis", title=title
+    )
+
+
+def plot_history(history, title: str | None = None, axes=None):
+    """Loss and accuracy per epoch for one :class:`~utils.training.History`; returns the figure."""
+    if not history.train_loss:
+        raise ValueError("the history is empty: train for at least one epoch first")
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    else:
+        fig = axes[0].figure
+    epochs = np.arange(1, history.epochs + 1)
+    axes[0].plot(epochs, history.train_loss, "o-", label="train")
+    axes[1].plot(epochs, history.train_acc, "o-", label="train")
+    if history.val_loss:
+        axes[0].plot(epochs, history.val_loss, "s--", label="validation")
+        axes[1].plot(epochs, history.val_acc, "s--", label="validation")
+    for ax, name in zip(axes, ("loss", "accuracy")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_histories(histories: dict, metric: str = "val_acc", title: str | None = None, ax=None):
+    """Compare one metric (``train_loss``, ``train_acc``, ``val_loss`` or ``val_acc``) across runs."""
+    metrics = ("train_loss", "train_acc", "val_loss", "val_acc")
+    if metric not in metrics:
+        raise ValueError(f"metric must be one of {metrics}, got {metric!r}")
+    if not histories:
+        raise ValueError("no histories to plot")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+    else:
+        fig = ax.figure
+    for name, h in histories.items():
+        values = getattr(h, metric)
+        if not values:
+            raise ValueError(f"history {name!r} has no {metric}")
+        ax.plot(np.arange(1, len(values) + 1), values, "o-", label=str(name))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,194 @@
+"""Model statistics: parameters, a per-layer table, multiply-adds and FLOPs, and a proof of identity.
+
+A note on units. One multiply-add (MAC) is two floating-point operations (FLOPs).
+``torch.utils.flop_counter.FlopCounterMode`` reports FLOPs (2 per MAC). torchvision's documented
+"GFLOPS" and the ResNet and EfficientNet papers' "FLOPs" are in fact multiply-adds, so compare them
+with :func:`count_macs`, not :func:`count_flops`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+def _check_model(model) -> None:
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"expected a torch.nn.Module, got {type(model).__name__}")
+
+
+def _example_input(model: nn.Module, input_size: Sequence[int] | torch.Tensor, seed: int = 0) -> torch.Tensor:
+    if isinstance(input_size, torch.Tensor):
+        return input_size
+    size = tuple(input_size)
+    if len(size) < 2 or not all(isinstance(s, int) and s > 0 for s in size):
+        raise ValueError(
+            f"input_size must be a batched shape of positive ints such as (1, 3, 224, 224), got {input_size!r}"
+        )
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(size, generator=gen).to(device)
+
+
+def count_params(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters (weights and biases, not buffers such as BatchNorm's running mean)."""
+    _check_model(model)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def layer_table(model: nn.Module, input_size: Sequence[int] | torch.Tensor):
+    """A table (pandas DataFrame) of the layers a forward pass runs: name, type, output shape, parameters.
+
+    Rows are the modules that own parameters directly or have no children, in the order they run;
+    a module that runs twice appears twice, its parameters counted once. The ``params`` column sums to
+    :func:`count_params` for any model whose parameters are all used in the forward pass.
+    """
+    import pandas as pd
+
+    _check_model(model)
+    x = _example_input(model, input_size)
+    rows, hooks, seen = [], [], set()
+
+    def shape_of(out):
+        if isinstance(out, torch.Tensor):
+            return tuple(out.shape)
+        if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
+            return tuple(out[0].shape)
+        return None
+
+    for name, module in model.named_modules():
+        own = sum(p.numel() for p in module.parameters(recurse=False))
+        if own == 0 and any(True for _ in module.children()):
+            continue
+
+        def hook(mod, inputs, out, name=name, own=own):
+            rows.append(
+                {
+                    "layer": name or type(mod).__name__,
+                    "type": type(mod).__name__,
+                    "output shape": shape_of(out),
+                    "params": 0 if name in seen else own,
+                }
+            )
+            seen.add(name)
+
+        hooks.append(module.register_forward_hook(hook))
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return pd.DataFrame(rows, columns=["layer", "type", "output shape", "params"])
+
+
+def count_flops(model: nn.Module, input_size: Sequence[int] | torch.Tensor) -> int:
+    """Floating-point operations of one forward pass in eval mode, counted by ``FlopCounterMode``.
+
+    Convolutions, matrix products and attention are counted (2 FLOPs per multiply-add); cheap
+    element-wise operations (ReLU, BatchNorm, pooling, additions) are not, as in torchvision's figures.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    _check_model(model)
+    x = _example_input(model, input_size)
+    was_training = model.training
+    counter = FlopCounterMode(display=False)
+    try:
+        model.eval()
+        with torch.no_grad(), counter:
+            model(x)
+    finally:
+        model.train(was_training)
+    return int(counter.get_total_flops())
+
+
+def count_macs(model: nn.Module, input_size: Sequence[int] | torch.Tensor) -> int:
+    """Multiply-adds (MACs) of one forward pass: :func:`count_flops` / 2.
+
+    This is the unit of torchvision's "GFLOPS" column and of the papers' "FLOPs".
+    """
+    return count_flops(model, input_size) // 2
+
+
+@dataclass(frozen=True)
+class ModelComparison:
+    """What :func:`compare_models` measured."""
+
+    params: int
+    reference_params: int
+    max_abs_diff: float
+    atol: float
+
+    @property
+    def same(self) -> bool:
+        return self.params == self.reference_params and self.max_abs_diff <= self.atol
+
+    def __str__(self) -> str:
+        verdict = "identical" if self.same else "DIFFERENT"
+        return (
+            f"{verdict}: {self.params:,} parameters (reference {self.reference_params:,}), "
+            f"max |difference| of outputs {self.max_abs_diff:.2e} (tolerance {self.atol:.0e})"
+        )
+
+
+def _first_tensor(out) -> torch.Tensor:
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
+        return out[0]
+    raise ValueError(f"the model returned {type(out).__name__}; expected a tensor or a tuple of tensors")
+
+
+def compare_models(
+    model: nn.Module,
+    reference: nn.Module,
+    input_size: Sequence[int] | torch.Tensor = (1, 3, 224, 224),
+    atol: float = 1e-4,
+    seed: int = 0,
+) -> ModelComparison:
+    """Prove that a from-scratch ``model`` is the same network as ``reference`` (e.g. torchvision's).
+
+    Loads the reference's state dict into ``model`` *strictly* (every name and shape must match),
+    runs both in eval mode on the same random input, and reports the parameter counts and the
+    largest absolute difference of the outputs. Use ``assert result.same`` or :func:`assert_same_model`.
+    """
+    _check_model(model)
+    _check_model(reference)
+    try:
+        model.load_state_dict(reference.state_dict(), strict=True)
+    except RuntimeError as err:
+        raise ValueError(
+            "the model's parameter names or shapes differ from the reference's, so it is not the same "
+            f"network (rename layers to the reference's names to compare):\n{err}"
+        ) from err
+    x = _example_input(reference, input_size, seed)
+    was = (model.training, reference.training)
+    try:
+        model.eval()
+        reference.eval()
+        with torch.no_grad():
+            ours = _first_tensor(model(x.to(next(model.parameters()).device)))
+            ref = _first_tensor(reference(x))
+    finally:
+        model.train(was[0])
+        reference.train(was[1])
+    if ours.shape != ref.shape:
+        raise ValueError(f"output shapes differ: {tuple(ours.shape)} vs reference {tuple(ref.shape)}")
+    diff = (ours.detach().cpu().double() - ref.detach().cpu().double()).abs().max().item()
+    return ModelComparison(count_params(model), count_params(reference), diff, atol)
+
+
+def assert_same_model(model, reference, input_size=(1, 3, 224, 224), atol: float = 1e-4) -> ModelComparison:
+    """:func:`compare_models`, raising ``AssertionError`` with the numbers when the models differ."""
+    result = compare_models(model, reference, input_size, atol)
+    if not result.same:
+        raise AssertionError(str(result))
+    return result
