@@ -1,0 +1,84 @@
+"""Execute notebooks one at a time in quick mode and record wall time and peak memory.
+
+    python scripts/measure_notebooks.py                 # every notebook in _toc.yml order
+    python scripts/measure_notebooks.py notebooks/ch01_cnn_review/01_convolution.ipynb
+
+Each notebook runs in a fresh ``jupyter nbconvert --execute`` process; the peak resident memory of
+its kernel (and any worker processes it starts) is sampled every 50 ms. The table is printed as
+Markdown and written to ``_build/runtimes.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def toc_notebooks() -> list[Path]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files: list[str] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(toc)
+    return [ROOT / f"{f}.ipynb" for f in files if (ROOT / f"{f}.ipynb").exists()]
+
+
+def measure(path: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "DLCV_MODE"}
+    env["MPLBACKEND"] = "Agg"
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+               "--ExecutePreprocessor.timeout=600", "--output-dir", tmp, str(path)]
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=path.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        parent = psutil.Process(proc.pid)
+        peak = 0
+        while proc.poll() is None:
+            try:
+                rss = sum(c.memory_info().rss for c in parent.children(recursive=True))
+                peak = max(peak, rss)
+            except psutil.Error:
+                pass
+            time.sleep(0.05)
+        seconds = time.perf_counter() - start
+        log = proc.stdout.read().decode(errors="replace")
+    if proc.returncode != 0:
+        raise SystemExit(f"{path} failed:\n{log[-3000:]}")
+    return {"notebook": str(path.relative_to(ROOT)), "seconds": round(seconds, 1), "peak_mb": round(peak / 2**20)}
+
+
+def main(argv: list[str]) -> None:
+    paths = [Path(a).resolve() for a in argv] or toc_notebooks()
+    rows = []
+    print(f"| notebook | wall time (s) | peak memory (MB) |  ({psutil.cpu_count()} CPUs)")
+    print("|---|---:|---:|")
+    for p in paths:
+        row = measure(p)
+        rows.append(row)
+        print(f"| {row['notebook']} | {row['seconds']} | {row['peak_mb']} |", flush=True)
+    out = ROOT / "_build" / "runtimes.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

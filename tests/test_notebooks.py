@@ -1,0 +1,77 @@
+"""Checks of the notebooks as files: stored clean, listed in the table of contents, and following
+the book's conventions (CONTRIBUTING.md). Executing them is nbval's job (pytest notebooks --nbval-lax)."""
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+REPO_URL = CONFIG["repository"]["url"]
+
+
+def toc_files() -> list[str]:
+    files = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files.append(toc["root"])
+    walk(toc)
+    return files
+
+
+def source(nb, cell_type=None) -> str:
+    return "\n".join(c.source for c in nb.cells if cell_type is None or c.cell_type == cell_type)
+
+
+def test_there_are_notebooks():
+    assert len(NOTEBOOKS) >= 2
+
+
+def test_every_toc_entry_exists_and_every_notebook_is_listed():
+    entries = toc_files()
+    for entry in entries:
+        assert any((ROOT / f"{entry}{ext}").exists() for ext in (".md", ".ipynb")), f"_toc.yml lists missing {entry}"
+    listed = {str(ROOT / e) for e in entries}
+    for nb in NOTEBOOKS:
+        assert str(nb.with_suffix("")) in listed, f"{nb.relative_to(ROOT)} is not in _toc.yml"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
+class TestNotebook:
+    def test_stored_without_outputs(self, path):
+        nb = nbformat.read(path, as_version=4)
+        dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+        assert not dirty, f"cells {dirty} have outputs: run `python scripts/strip_outputs.py {path.name}`"
+        assert "widgets" not in nb.metadata, "widget state is stored: run scripts/strip_outputs.py"
+
+    def test_first_cell_installs_utils_on_colab_from_the_configured_repository(self, path):
+        nb = nbformat.read(path, as_version=4)
+        first = nb.cells[0]
+        assert first.cell_type == "code" and '"google.colab" in sys.modules' in first.source
+        urls = re.findall(r"git\+(https://[^\"']+)", first.source)
+        assert urls == [REPO_URL], f"the Colab cell installs {urls}, _config.yml says {REPO_URL}"
+
+    def test_conventions(self, path):
+        nb = nbformat.read(path, as_version=4)
+        md = source(nb, "markdown")
+        assert re.search(r"^# ", md, re.M), "needs a title"
+        assert "What you will learn" in md
+        assert "utils.setup(" in source(nb, "code"), "call utils.setup(...) to print the mode and device"
+        assert len(re.findall(r"<summary>\s*Solution", md)) >= 3, "needs at least three exercises with solutions"
+        assert re.search(r"^#+ .*Summary", md, re.M | re.I), "needs a Summary section"
+        assert re.search(r"^#+ .*References", md, re.M | re.I), "needs a References section"
+        assert "assert " in source(nb, "code"), "claims are asserts"

@@ -1,0 +1,56 @@
+import matplotlib
+import numpy as np
+import pytest
+import torch
+
+import utils
+
+matplotlib.use("Agg")
+
+
+def test_show_images_grid_and_labels():
+    imgs = torch.rand(5, 1, 8, 8)
+    fig = utils.show_images(imgs, labels=list("abcde"), ncols=3, title="t")
+    axes = fig.axes
+    assert len(axes) == 6  # 2 rows x 3 columns, the last one empty
+    assert [ax.get_title() for ax in axes[:5]] == list("abcde")
+    shown = axes[0].get_images()[0].get_array()
+    assert np.allclose(shown, imgs[0, 0].numpy())
+
+
+def test_show_images_rgb_channels_last():
+    imgs = torch.rand(2, 3, 4, 5)
+    fig = utils.show_images(imgs)
+    assert fig.axes[0].get_images()[0].get_array().shape == (4, 5, 3)
+
+
+def test_show_images_errors():
+    with pytest.raises(ValueError, match="2 labels"):
+        utils.show_images(torch.rand(3, 1, 4, 4), labels=[1, 2])
+    with pytest.raises(ValueError, match="batch of images"):
+        utils.show_images(torch.rand(4, 4))
+    with pytest.raises(ValueError, match="no images"):
+        utils.show_images([])
+
+
+def test_feature_maps():
+    fig = utils.show_feature_maps(torch.rand(1, 20, 6, 6), max_maps=10, ncols=5)
+    assert sum(1 for ax in fig.axes if ax.get_images()) == 10
+    with pytest.raises(ValueError, match="one feature map"):
+        utils.show_feature_maps(torch.rand(2, 3, 4, 4))
+    with pytest.raises(ValueError, match=r"\(C, H, W\)"):
+        utils.show_feature_maps(torch.rand(4, 4))
+
+
+def test_histories():
+    a = utils.History(train_loss=[1, 0.5], train_acc=[0.5, 0.8], val_loss=[1.1, 0.6], val_acc=[0.4, 0.7])
+    b = utils.History(train_loss=[1, 0.4], train_acc=[0.6, 0.9], val_loss=[1.0, 0.5], val_acc=[0.5, 0.8])
+    fig = utils.plot_histories({"a": a, "b": b}, metric="val_acc")
+    lines = fig.axes[0].get_lines()
+    assert [list(line.get_ydata()) for line in lines] == [[0.4, 0.7], [0.5, 0.8]]
+    with pytest.raises(ValueError, match="metric"):
+        utils.plot_histories({"a": a}, metric="f1")
+    with pytest.raises(ValueError, match="no val_acc"):
+        utils.plot_histories({"c": utils.History(train_loss=[1.0], train_acc=[0.5])})
+    with pytest.raises(ValueError, match="empty"):
+        utils.History().plot()

@@ -1,0 +1,106 @@
+"""Model statistics against independent references: torchvision's documented figures
+(../shared/REFERENCE.md, section 1) and hand-computed counts."""
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+import utils
+
+# (builder, params, GMACs) from torchvision's weights metadata ("GFLOPS" there are multiply-adds)
+TORCHVISION = [
+    (torchvision.models.alexnet, 61_100_840, 0.714),
+    (torchvision.models.resnet18, 11_689_512, 1.814),
+    (torchvision.models.resnet50, 25_557_032, 4.089),
+    (torchvision.models.mobilenet_v2, 3_504_872, 0.301),
+    (torchvision.models.efficientnet_b0, 5_288_548, 0.386),
+    (torchvision.models.densenet121, 7_978_856, 2.834),
+]
+
+
+@pytest.mark.parametrize("builder, params, gmacs", TORCHVISION, ids=lambda v: getattr(v, "__name__", ""))
+def test_params_and_macs_match_torchvision_metadata(builder, params, gmacs):
+    model = builder(weights=None)
+    assert utils.count_params(model) == params
+    macs = utils.count_macs(model, (1, 3, 224, 224))
+    assert round(macs / 1e9, 3) == gmacs
+    assert utils.count_flops(model, (1, 3, 224, 224)) == pytest.approx(2 * macs, abs=1)
+
+
+def test_hand_computed_counts():
+    conv = nn.Conv2d(3, 8, kernel_size=5, padding=2)
+    assert utils.count_params(conv) == 8 * 3 * 25 + 8
+    # one multiply-add per weight per output pixel
+    assert utils.count_macs(conv, (1, 3, 10, 10)) == 8 * 3 * 25 * 10 * 10
+    lin = nn.Linear(20, 7)
+    assert utils.count_macs(lin, (4, 20)) == 4 * 20 * 7
+    frozen = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    frozen[0].requires_grad_(False)
+    assert utils.count_params(frozen) == 12 and utils.count_params(frozen, trainable_only=True) == 6
+
+
+def test_buffers_are_not_parameters():
+    bn = nn.BatchNorm2d(16)
+    assert utils.count_params(bn) == 32  # weight and bias; running mean/var are buffers
+
+
+def test_layer_table_rows_shapes_and_total():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 13 * 13, 10))
+    table = utils.layer_table(model, (2, 1, 28, 28))
+    assert list(table["type"]) == ["Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear"]
+    assert list(table["output shape"]) == [(2, 4, 26, 26), (2, 4, 26, 26), (2, 4, 13, 13), (2, 676), (2, 10)]
+    assert list(table["params"]) == [40, 0, 0, 0, 6770]
+    resnet = torchvision.models.resnet18()
+    assert utils.layer_table(resnet, (1, 3, 64, 64))["params"].sum() == 11_689_512
+
+
+def test_layer_table_counts_a_shared_layer_once():
+    shared = nn.Linear(3, 3)
+
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.f = shared
+
+        def forward(self, x):
+            return self.f(self.f(x))
+
+    table = utils.layer_table(Twice(), (1, 3))
+    assert len(table) == 2 and table["params"].sum() == 12
+
+
+def test_compare_models_proves_identity_and_detects_differences():
+    reference = torchvision.models.resnet18(num_classes=10)
+    ours = torchvision.models.resnet18(num_classes=10)
+    result = utils.compare_models(ours, reference, (2, 3, 64, 64))
+    assert result.same and result.max_abs_diff == 0.0 and result.params == 11_181_642
+    assert "identical" in str(result)
+
+    class Shifted(torchvision.models.ResNet):
+        def forward(self, x):
+            return super().forward(x) + 1e-2
+
+    shifted = Shifted(torchvision.models.resnet.BasicBlock, [2, 2, 2, 2], num_classes=10)
+    result = utils.compare_models(shifted, reference, (2, 3, 64, 64))
+    assert not result.same and result.max_abs_diff == pytest.approx(1e-2, rel=1e-3)
+    with pytest.raises(AssertionError, match="DIFFERENT"):
+        utils.assert_same_model(shifted, reference, (2, 3, 64, 64))
+
+
+def test_compare_models_names_mismatched_layers():
+    a = nn.Sequential(nn.Linear(4, 4))
+    b = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2))
+    with pytest.raises(ValueError, match="parameter names or shapes differ"):
+        utils.compare_models(a, b, (1, 4))
+
+
+@pytest.mark.parametrize("bad", [(3, 224, 224, 0), (224,), "1x3"])
+def test_bad_input_size(bad):
+    with pytest.raises(ValueError, match="input_size"):
+        utils.count_macs(nn.Linear(2, 2), bad)
+
+
+def test_not_a_model():
+    with pytest.raises(ValueError, match="torch.nn.Module"):
+        utils.count_params(torch.zeros(3))
