@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/setup-env.sh
+bash scripts/vendor-web.sh  # MathJax and the widget renderer, served by the site itself
 unset DLCV_MODE  # the website shows quick mode
 jupyter-book build . --builder html --warningiserror --keep-going "$@"
 echo "==> the book is in _build/html/index.html"

@@ -5,7 +5,8 @@
 
 Each notebook runs in a fresh ``jupyter nbconvert --execute`` process; the peak resident memory of
 its kernel (and any worker processes it starts) is sampled every 50 ms. The table is printed as
-Markdown and written to ``_build/runtimes.json``.
+Markdown and merged into ``book/runtimes.json``, which the chapter pages show (the ``{runtimes}``
+directive). Run it on a quiet machine: other work slows the notebooks down.
 """
 
 from __future__ import annotations
@@ -46,8 +47,19 @@ def measure(path: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "DLCV_MODE"}
     env["MPLBACKEND"] = "Agg"
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
-               "--ExecutePreprocessor.timeout=600", "--output-dir", tmp, str(path)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "nbconvert",
+            "--to",
+            "notebook",
+            "--execute",
+            "--ExecutePreprocessor.timeout=600",
+            "--output-dir",
+            tmp,
+            str(path),
+        ]
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=path.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         parent = psutil.Process(proc.pid)
@@ -75,9 +87,30 @@ def main(argv: list[str]) -> None:
         row = measure(p)
         rows.append(row)
         print(f"| {row['notebook']} | {row['seconds']} | {row['peak_mb']} |", flush=True)
-    out = ROOT / "_build" / "runtimes.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(rows, indent=1))
+    out = ROOT / "book" / "runtimes.json"
+    data = json.loads(out.read_text()) if out.exists() else {}
+    data["machine"] = machine()
+    data["date"] = time.strftime("%Y-%m-%d")
+    notebooks = data.setdefault("notebooks", {})
+    for row in rows:
+        notebooks[row["notebook"]] = {"seconds": row["seconds"], "peak_mb": row["peak_mb"]}
+    data["notebooks"] = dict(sorted(notebooks.items()))
+    out.write_text(json.dumps(data, indent=1) + "\n")
+    print(f"written to {out.relative_to(ROOT)}")
+
+
+def machine() -> str:
+    """A short description of this computer's CPU, e.g. '2 CPU cores (Intel Xeon ...)'."""
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = psutil.cpu_count()
+    return f"{cores} CPU cores" + (f" ({model})" if model else "")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Store notebooks clean: remove outputs, execution counts and widget state.
 
-    python scripts/strip_outputs.py            # every notebook under notebooks/
-    python scripts/strip_outputs.py a.ipynb    # just these
+python scripts/strip_outputs.py            # every notebook under notebooks/
+python scripts/strip_outputs.py a.ipynb    # just these
 """
 
 import sys

@@ -68,9 +68,7 @@ def get_device(prefer: str | None = None) -> torch.device:
         raise ValueError(f"device must be one of {DEVICES} or None, got {prefer!r}")
     if name == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was requested but no CUDA GPU is available; use None or 'cpu'")
-    if name == "mps" and not (
-        getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-    ):
+    if name == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
         raise ValueError("device 'mps' was requested but Apple MPS is not available; use None or 'cpu'")
     return torch.device(name)
 

@@ -1,0 +1,183 @@
+"""Tests of utils.architecture against depths known by construction and the papers' names."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+from utils.architecture import calibrate, output_spread, weight_layer_depth
+
+
+class TwoBranches(nn.Module):
+    """A 1-conv branch beside a 3-conv branch, concatenated, then a linear layer: depth 3 + 1."""
+
+    def __init__(self):
+        super().__init__()
+        self.short = nn.Conv2d(3, 4, 1)
+        self.long = nn.Sequential(
+            nn.Conv2d(3, 4, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(4, 4, 3, padding=1),
+            nn.BatchNorm2d(4),
+            nn.Conv2d(4, 4, 3, padding=1),
+        )
+        self.fc = nn.Linear(8, 2)
+
+    def forward(self, x):
+        x = torch.cat([self.short(x), self.long(x)], 1)  # functional op: invisible to module hooks
+        return self.fc(x.mean((2, 3)))
+
+
+class Residual(nn.Module):
+    """x + conv(conv(x)) repeated: the shortcut adds no depth."""
+
+    def __init__(self, blocks):
+        super().__init__()
+        self.convs = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(2, 2, 3, padding=1), nn.Conv2d(2, 2, 3, padding=1)) for _ in range(blocks)
+        )
+
+    def forward(self, x):
+        for block in self.convs:
+            x = x + block(x)
+        return x
+
+
+class NoBiasLinear(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w1 = nn.Parameter(torch.randn(5, 4))
+        self.w2 = nn.Parameter(torch.randn(3, 5))
+
+    def forward(self, x):
+        return F.linear(F.linear(x, self.w1), self.w2)  # matrix products without bias: MmBackward
+
+
+@pytest.mark.parametrize("n", [1, 2, 7])
+def test_plain_stack(n):
+    model = nn.Sequential(*[m for _ in range(n) for m in (nn.Conv2d(3, 3, 3, padding=1), nn.ReLU())])
+    assert weight_layer_depth(model, (1, 3, 8, 8)) == n
+
+
+def test_branches_count_the_deepest_path():
+    assert weight_layer_depth(TwoBranches(), (2, 3, 8, 8)) == 4
+
+
+def test_shortcuts_add_no_depth():
+    assert weight_layer_depth(Residual(5), (1, 2, 6, 6)) == 10
+
+
+def test_linear_without_bias_and_batch_of_vectors():
+    assert weight_layer_depth(NoBiasLinear(), (2, 4)) == 2
+    assert weight_layer_depth(nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4), nn.Linear(4, 1)), (3, 4)) == 3
+
+
+def test_elementwise_product_with_a_parameter_is_not_a_layer():
+    class Scale(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 1, 3)
+            self.gain = nn.Parameter(torch.ones(1))
+
+        def forward(self, x):
+            return self.conv(x) * self.gain
+
+    assert weight_layer_depth(Scale(), (1, 1, 5, 5)) == 1
+
+
+@pytest.mark.parametrize("name, depth", [("vgg16", 16), ("resnet18", 18), ("resnet50", 50), ("alexnet", 8)])
+def test_torchvision_models_match_their_names(name, depth):
+    model = getattr(torchvision.models, name)(weights=None)
+    assert weight_layer_depth(model, (1, 3, 64, 64)) == depth
+
+
+def test_mode_is_restored():
+    model = nn.Sequential(nn.Conv2d(1, 1, 1), nn.BatchNorm2d(1)).train()
+    weight_layer_depth(model, (2, 1, 4, 4))
+    assert model.training
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="torch.nn.Module"):
+        weight_layer_depth("not a model", (1, 3, 8, 8))
+    with pytest.raises(ValueError, match="no parameters"):
+        weight_layer_depth(nn.ReLU(), (1, 3, 8, 8))
+    with pytest.raises(ValueError, match="input_size"):
+        weight_layer_depth(nn.Conv2d(3, 3, 1), (1, 3, -8, 8))
+    frozen = nn.Conv2d(1, 1, 1).requires_grad_(False)
+    with pytest.raises(ValueError, match="autograd"):
+        weight_layer_depth(frozen, (1, 1, 2, 2))
+
+
+# calibrate and output_spread
+
+
+def deep_plain(depth=12, bn=False):
+    layers = [nn.Conv2d(3, 8, 3, padding=1)]
+    for _ in range(depth):
+        layers += [nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1)] + ([nn.BatchNorm2d(8)] if bn else [])
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(8 * 6 * 6, 5))
+
+
+def test_calibrate_gives_unit_scale_outputs_that_depend_on_the_input():
+    torch.manual_seed(0)
+    model = deep_plain()
+    x = torch.randn(16, 3, 6, 6)
+    assert model(x).std() < 0.1 and output_spread(model, (1, 3, 6, 6)) < 0.1  # default init shrinks
+    calibrate(model, (16, 3, 6, 6))
+    assert 0.5 < model(x).std() < 2.0  # a new batch from the same distribution: about unit scale
+    assert output_spread(model, (1, 3, 6, 6)) > 0.5
+
+
+def test_calibrate_sets_batchnorm_statistics_of_the_batch():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, momentum=0.3)).eval()
+    x = torch.randn(8, 3, 5, 5)
+    calibrate(model, x)
+    with torch.no_grad():
+        conv_out = model[0](x)  # already rescaled
+    assert torch.allclose(model[1].running_mean, conv_out.mean((0, 2, 3)), atol=1e-5)
+    assert torch.allclose(model[1].running_var, conv_out.var((0, 2, 3), unbiased=True), atol=1e-4)
+    assert model[1].momentum == 0.3 and not model.training  # restored
+
+
+def test_calibrate_rescales_a_linear_layer_exactly():
+    lin = nn.Linear(4, 3)
+    x = torch.randn(10, 4)
+    with torch.no_grad():
+        expected_std = lin(x).std()
+        w = lin.weight.clone()
+    calibrate(lin, x)
+    assert torch.allclose(lin.weight, w / expected_std)
+    with torch.no_grad():
+        assert torch.allclose(lin(x).std(), torch.tensor(1.0), atol=1e-5)
+
+
+def test_output_spread_of_a_linear_map():
+    lin = nn.Linear(3, 2, bias=True)
+    x1 = torch.randn((1, 3), generator=torch.Generator().manual_seed(0))
+    x2 = torch.randn((1, 3), generator=torch.Generator().manual_seed(1))
+    expected = (lin.weight @ (x1 - x2).T).abs().max().item()
+    assert abs(output_spread(lin, (1, 3)) - expected) < 1e-6
+
+
+def test_calibrate_and_spread_bad_input():
+    with pytest.raises(ValueError, match="at least 2"):
+        calibrate(deep_plain(2), (1, 3, 6, 6))
+    with pytest.raises(ValueError, match="no convolution"):
+        calibrate(nn.Sequential(nn.ReLU()), (2, 3))
+    with pytest.raises(ValueError, match="torch.nn.Module"):
+        output_spread(None, (1, 3))
+
+
+def test_calibrate_runs_dropout_in_eval_mode_and_restores_every_mode():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.9), nn.BatchNorm1d(8), nn.Linear(8, 2)).train()
+    model[1].eval()  # a mixed state must come back as it was
+    x = torch.randn(64, 4)
+    calibrate(model, x)
+    assert model.training and not model[1].training and model[2].training
+    with torch.no_grad():
+        hidden = model[0](x)  # dropout off during calibration: BatchNorm saw exactly these statistics
+    assert torch.allclose(model[2].running_mean, hidden.mean(0), atol=1e-5)

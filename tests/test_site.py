@@ -1,0 +1,256 @@
+"""The built website, opened in headless Chromium with every request outside the local server blocked.
+
+Needs the site in _build/html (scripts/test.sh builds it first) and Debian's Chromium
+(/usr/bin/chromium, or $CHROMIUM). Without them the tests are skipped with a message saying so.
+Screenshots of the landing page and of the first page of each chapter go to _build/screenshots/.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = ROOT / "_build" / "html"
+SHOTS = ROOT / "_build" / "screenshots"
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def toc_pages() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    pages = [toc["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                pages.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(toc)
+    return pages
+
+
+PAGES = toc_pages()
+NOTEBOOK_PAGES = [p for p in PAGES if (ROOT / f"{p}.ipynb").exists()]
+
+
+def _skip_reason() -> str | None:
+    if CHROMIUM is None:
+        return "no Chromium: install Debian's `chromium` package (apt-get install chromium) to run the browser tests"
+    if not (SITE / "index.html").exists():
+        return "no built site in _build/html: run `bash scripts/build-book.sh` first"
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "the playwright Python package is missing: pip install -r requirements-dev.txt"
+    return None
+
+
+pytestmark = pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    handler = functools.partial(_QuietHandler, directory=str(SITE))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class Visit:
+    """A page opened with all non-local requests blocked, and what went wrong while it loaded."""
+
+    def __init__(self, browser, base: str, path: str):
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.page = self.context.new_page()
+        self.blocked: list[str] = []
+        self.failed: list[str] = []
+        self.errors: list[str] = []
+        self.console_errors: list[str] = []
+
+        def route(r):
+            if r.request.url.startswith(base):
+                r.continue_()
+            else:
+                self.blocked.append(r.request.url)
+                r.abort()
+
+        self.page.route("**/*", route)
+        self.page.on("requestfailed", lambda r: self.failed.append(f"{r.url} ({r.failure})"))
+        self.page.on("response", lambda r: r.status >= 400 and self.failed.append(f"{r.url} (HTTP {r.status})"))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
+        self.page.goto(base + path, wait_until="networkidle")
+        # MathJax typesets asynchronously; wait for it to finish when the page uses it
+        self.page.wait_for_function("!window.MathJax || !MathJax.startup || MathJax.startup.promise !== undefined")
+        self.page.evaluate("window.MathJax && MathJax.startup && MathJax.startup.promise")
+        self.page.wait_for_timeout(300)
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture(scope="module")
+def visits(server, browser):
+    opened: dict[str, Visit] = {}
+
+    def visit(page_path: str) -> Visit:
+        if page_path not in opened:
+            opened[page_path] = Visit(browser, server, page_path + ".html")
+        return opened[page_path]
+
+    yield visit
+    for v in opened.values():
+        v.close()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_loads_with_no_failed_request_and_no_javascript_error(visits, page):
+    v = visits(page)
+    assert not v.blocked, f"{page} asked for resources outside the site: {v.blocked}"
+    assert not v.failed, f"{page} had failed requests: {v.failed}"
+    assert not v.errors, f"{page} raised JavaScript errors: {v.errors}"
+    assert not v.console_errors, f"{page} logged errors in the console: {v.console_errors}"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_maths_is_rendered(visits, page):
+    v = visits(page)
+    unrendered = v.page.evaluate(
+        """() => [...document.querySelectorAll('main .math')]
+              .filter(el => !el.querySelector('mjx-container')).map(el => el.textContent.slice(0, 60))"""
+    )
+    assert not unrendered, f"maths left unrendered on {page}: {unrendered}"
+    text = v.page.evaluate(
+        """() => { const main = document.querySelector('main').cloneNode(true);
+                   main.querySelectorAll('pre, code, script, style, mjx-container').forEach(e => e.remove());
+                   return main.innerText; }"""
+    )
+    raw = re.findall(r"\$[^$\n]{1,80}\$|\\\(|\\\[", text)
+    assert not raw, f"raw TeX left in the text of {page}: {raw[:5]}"
+
+
+@pytest.mark.parametrize("page", NOTEBOOK_PAGES)
+def test_figures_are_present_and_loaded(visits, page):
+    v = visits(page)
+    images = v.page.evaluate(
+        "() => [...document.querySelectorAll('main img')].map(i => [i.getAttribute('src'), i.complete && i.naturalWidth])"
+    )
+    assert images, f"{page} has no figures"
+    broken = [src for src, width in images if not width]
+    assert not broken, f"figures that did not load on {page}: {broken}"
+
+
+@pytest.mark.parametrize("page", NOTEBOOK_PAGES)
+def test_widgets_are_drawn(visits, page):
+    v = visits(page)
+    views = v.page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count()
+    if views == 0:
+        pytest.skip(f"{page} has no widgets")
+    v.page.wait_for_function(
+        "n => document.querySelectorAll('.jupyter-widgets.widget-inline-hbox, .jupyter-widgets.widget-box,"
+        " .widget-hprogress, .widget-slider, .jupyter-widgets.widget-output, .widget-dropdown').length > 0",
+        arg=views,
+        timeout=10_000,
+    )
+    drawn = v.page.evaluate(
+        """() => [...document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]')]
+              .filter(s => s.previousElementSibling && s.previousElementSibling.querySelector('.jupyter-widgets, .lm-Widget')
+                           || s.parentElement.querySelector('.jupyter-widgets, .lm-Widget')).length"""
+    )
+    assert drawn == views, f"{page}: {views} widgets stored, {drawn} drawn"
+
+
+@pytest.mark.parametrize("page", NOTEBOOK_PAGES)
+def test_no_cell_output_is_an_error(visits, page):
+    v = visits(page)
+    errors = v.page.locator("main .output.traceback, main .output.error, main .cell_output .traceback").count()
+    assert errors == 0, f"{page} shows {errors} error outputs"
+    outputs = v.page.evaluate(
+        "() => [...document.querySelectorAll('main .cell_output')].map(o => o.innerText).join('\\n')"
+    )
+    assert "Traceback (most recent call last)" not in outputs
+    assert not re.search(r"^\w+Error: ", outputs, re.M), f"{page} shows an exception in an output"
+
+
+@pytest.mark.parametrize("page", NOTEBOOK_PAGES)
+def test_launch_buttons_point_at_this_notebook(visits, page):
+    v = visits(page)
+    repo = CONFIG["repository"]["url"].rstrip("/")
+    owner_repo = repo.removeprefix("https://github.com/")
+    branch = CONFIG["repository"].get("branch", "main")
+    hrefs = v.page.evaluate("() => [...document.querySelectorAll('a')].map(a => a.href)")
+    colab = f"https://colab.research.google.com/github/{owner_repo}/blob/{branch}/{page}.ipynb"
+    binder = f"https://mybinder.org/v2/gh/{owner_repo}/{branch}?urlpath=lab/tree/{quote(page)}.ipynb"
+    assert colab in hrefs, f"no Colab button for {page} (expected {colab})"
+    assert binder in hrefs, f"no Binder button for {page} (expected {binder})"
+
+
+def test_search_finds_a_chapter_term(server, browser):
+    chapters = [p for p in NOTEBOOK_PAGES]
+    term, expected = "Inception", [p for p in chapters if "googlenet" in p or "inception" in p]
+    if not expected:
+        term, expected = "receptive", [p for p in chapters if "convolution" in p]
+    v = Visit(browser, server, f"search.html?q={term}")
+    try:
+        v.page.wait_for_selector("#search-results ul.search li", timeout=15_000)
+        hits = v.page.evaluate("() => [...document.querySelectorAll('#search-results ul.search li a')].map(a => a.href)")
+        assert any(e in h for h in hits for e in expected), f"search for {term!r} did not find {expected}: {hits}"
+        assert not v.errors and not v.blocked
+    finally:
+        v.close()
+
+
+def test_screenshots(server, browser):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    firsts = {}
+    for p in NOTEBOOK_PAGES:
+        firsts.setdefault(p.split("/")[1], p)
+    for page in [PAGES[0], *firsts.values()]:
+        v = Visit(browser, server, page + ".html")
+        try:
+            out = SHOTS / (page.replace("/", "__") + ".png")
+            v.page.screenshot(path=str(out))
+            assert out.stat().st_size > 10_000
+        finally:
+            v.close()

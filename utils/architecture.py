@@ -1,0 +1,165 @@
+"""Architecture tools: how deep a network is, and random weights that make identity proofs meaningful.
+
+:func:`weight_layer_depth` counts layers as the papers do. :func:`calibrate` and :func:`output_spread`
+serve the proof that a from-scratch network is torchvision's (``utils.assert_same_model``): with
+PyTorch's default initialisation the outputs of many deep networks hardly depend on the input (the
+activations shrink layer after layer), so two *different* networks could agree to within any tolerance.
+Calibrated weights give outputs of unit scale that change with the input.
+
+How deep is a network? The papers' "N layers" counted from the computation itself.
+
+"VGG-16 has 16 layers", "GoogLeNet is 22 layers deep", "ResNet-152": the papers count the layers
+*with weights* (convolutions and fully connected layers) on the longest path from the input to the
+output. Branches that run side by side (an Inception module's four branches, a ResNet shortcut) add
+width, not depth. :func:`weight_layer_depth` follows the autograd graph of one forward pass, so it sees
+every path, including those made by functional operations (``torch.cat``, ``+``) that module hooks miss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from .stats import _check_model, _example_input, _first_tensor
+
+# autograd nodes of the operations that apply a weight tensor: convolutions (all kinds) and linear layers
+_WEIGHT_OPS = ("Convolution", "Addmm", "Mm", "Linear")
+# nodes a weight may pass through between its leaf and the operation (``weight.t()`` in ``F.linear``)
+_WEIGHT_VIEWS = ("TBackward", "PermuteBackward", "ViewBackward", "ExpandBackward", "UnsafeViewBackward")
+
+
+def _is_parameter_leaf(node, params: set[int]) -> bool:
+    variable = getattr(node, "variable", None)
+    return variable is not None and id(variable) in params
+
+
+def _applies_weight(node, params: set[int]) -> bool:
+    """True for a convolution or matrix product that takes one of the model's parameters as an operand."""
+    if not type(node).__name__.startswith(_WEIGHT_OPS):
+        return False
+    for child, _ in node.next_functions:
+        if child is None:
+            continue
+        if _is_parameter_leaf(child, params):
+            return True
+        if type(child).__name__.startswith(_WEIGHT_VIEWS):
+            if any(g is not None and _is_parameter_leaf(g, params) for g, _ in child.next_functions):
+                return True
+    return False
+
+
+def weight_layer_depth(model: nn.Module, input_size: Sequence[int] | torch.Tensor = (1, 3, 224, 224)) -> int:
+    """Number of layers with weights (convolutions and linear layers) on the longest input-to-output path.
+
+    Runs one forward pass in eval mode with gradients on, then finds the longest path in the autograd
+    graph, counting the nodes that apply one of ``model``'s parameters as a convolution kernel or a
+    matrix. Parallel branches count once (the deepest one); normalisation layers do not count, as in the
+    papers. For a model that returns a tuple (e.g. with auxiliary heads) the first output is followed.
+    """
+    _check_model(model)
+    params = {id(p) for p in model.parameters()}
+    if not params:
+        raise ValueError("the model has no parameters, so it has no layers with weights")
+    x = _example_input(model, input_size)
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.enable_grad():
+            out = _first_tensor(model(x))
+    finally:
+        model.train(was_training)
+    if out.grad_fn is None:
+        raise ValueError("the output does not depend on any parameter (no autograd graph); is requires_grad off?")
+
+    # longest path by an iterative post-order walk (graphs of deep networks overflow Python's recursion)
+    depth: dict = {}
+    stack = [(out.grad_fn, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if node in depth:
+            continue
+        children = [c for c, _ in node.next_functions if c is not None]
+        if children_done:
+            own = 1 if _applies_weight(node, params) else 0
+            depth[node] = own + max((depth[c] for c in children), default=0)
+        else:
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if c not in depth)
+    return depth[out.grad_fn]
+
+
+_WEIGHT_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+
+
+def calibrate(
+    model: nn.Module, input_size: Sequence[int] | torch.Tensor = (8, 3, 224, 224), seed: int = 0
+) -> nn.Module:
+    """Rescale a randomly initialised network so that its activations keep unit scale; returns the model.
+
+    One forward pass on a random batch (``input_size``, at least 2 samples) visits the layers in order:
+    every convolution's and linear layer's weight and bias are divided by the standard deviation of its
+    output (so that output has standard deviation 1, a one-pass version of LSUV, Mishkin and Matas 2016),
+    and every BatchNorm's running mean and variance are set to the statistics of that batch. Only the
+    BatchNorm layers run in training mode; everything else runs as in evaluation (no dropout, no stochastic
+    depth), so the calibrated statistics are those the network sees in eval mode. The model's modes and the
+    BatchNorm momenta are restored afterwards. Use it on the reference *before* the comparison, so that both
+    networks get the calibrated weights.
+    """
+    _check_model(model)
+    x = _example_input(model, input_size, seed)
+    if x.shape[0] < 2:
+        raise ValueError(f"calibrate needs a batch of at least 2 samples, got input_size {tuple(x.shape)}")
+    layers = [m for m in model.modules() if isinstance(m, _WEIGHT_LAYERS)]
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not layers and not norms:
+        raise ValueError("the model has no convolution, linear or BatchNorm layer to calibrate")
+
+    def rescale(module, inputs, output):
+        std = output.detach().float().std().clamp_min(1e-12)
+        module.weight.mul_(1.0 / std)
+        if module.bias is not None:
+            module.bias.mul_(1.0 / std)
+        return output / std
+
+    momenta = [bn.momentum for bn in norms]
+    modes = {m: m.training for m in model.modules()}
+    hooks = [m.register_forward_hook(rescale) for m in layers]
+    try:
+        model.eval()
+        for bn in norms:
+            bn.reset_running_stats()
+            bn.momentum = None  # cumulative average: after one batch, exactly that batch's statistics
+            bn.train()  # normalise with the batch's statistics and record them
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+        for bn, momentum in zip(norms, momenta):
+            bn.momentum = momentum
+        for m, training in modes.items():
+            m.training = training
+    return model
+
+
+def output_spread(
+    model: nn.Module, input_size: Sequence[int] | torch.Tensor = (1, 3, 224, 224), seed: int = 0
+) -> float:
+    """How much the output depends on the input: the largest $|f(x_1) - f(x_2)|$ for two random inputs.
+
+    A comparison of two networks' outputs to within a tolerance ``atol`` only proves something if the
+    spread is much larger than ``atol``. Eval mode, no gradients; the model's mode is restored.
+    """
+    _check_model(model)
+    x1 = _example_input(model, input_size, seed)
+    x2 = _example_input(model, tuple(x1.shape), seed + 1)
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            y1, y2 = _first_tensor(model(x1)), _first_tensor(model(x2))
+    finally:
+        model.train(was_training)
+    return (y1.double() - y2.double()).abs().max().item()
