@@ -3,7 +3,7 @@
     python scripts/measure_notebooks.py                 # every notebook in _toc.yml order
     python scripts/measure_notebooks.py notebooks/ch01_cnn_review/01_convolution.ipynb
 
-Each notebook runs in a fresh ``jupyter nbconvert --execute`` process; the peak resident memory of
+Each notebook runs in a fresh ``jupyter execute`` (nbclient) process; the peak resident memory of
 its kernel (and any worker processes it starts) is sampled every 50 ms. The table is printed as
 Markdown and merged into ``book/runtimes.json``, which the chapter pages show (the ``{runtimes}``
 directive). Run it on a quiet machine: other work slows the notebooks down.
@@ -46,35 +46,24 @@ def toc_notebooks() -> list[Path]:
 def measure(path: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "DLCV_MODE"}
     env["MPLBACKEND"] = "Agg"
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [
-            sys.executable,
-            "-m",
-            "jupyter",
-            "nbconvert",
-            "--to",
-            "notebook",
-            "--execute",
-            "--ExecutePreprocessor.timeout=600",
-            "--output-dir",
-            tmp,
-            str(path),
-        ]
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    cmd = [str(Path(sys.executable).with_name("jupyter-execute")), "--timeout=600", str(path)]
+    with tempfile.TemporaryFile() as log:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=path.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=path.parent, env=env, stdout=log, stderr=subprocess.STDOUT)
         parent = psutil.Process(proc.pid)
         peak = 0
         while proc.poll() is None:
             try:
-                rss = sum(c.memory_info().rss for c in parent.children(recursive=True))
-                peak = max(peak, rss)
+                peak = max(peak, sum(c.memory_info().rss for c in parent.children(recursive=True)))
             except psutil.Error:
                 pass
             time.sleep(0.05)
         seconds = time.perf_counter() - start
-        log = proc.stdout.read().decode(errors="replace")
+        log.seek(0)
+        output = log.read().decode(errors="replace")
     if proc.returncode != 0:
-        raise SystemExit(f"{path} failed:\n{log[-3000:]}")
+        raise SystemExit(f"{path} failed:\n{output[-3000:]}")
     return {"notebook": str(path.relative_to(ROOT)), "seconds": round(seconds, 1), "peak_mb": round(peak / 2**20)}
 
 

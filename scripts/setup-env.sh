@@ -20,3 +20,6 @@ fi
 # shellcheck disable=SC1091
 source .venv/bin/activate
 export MPLBACKEND=Agg
+# PyTorch's OpenMP threads spin while they wait; on a busy 2-core machine that can make a notebook
+# ten times slower. Passive waiting costs nothing when the machine is idle.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}

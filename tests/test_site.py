@@ -174,7 +174,8 @@ def test_maths_is_rendered(visits, page):
 def test_figures_are_present_and_loaded(visits, page):
     v = visits(page)
     images = v.page.evaluate(
-        "() => [...document.querySelectorAll('main img')].map(i => [i.getAttribute('src'), i.complete && i.naturalWidth])"
+        "() => [...document.querySelectorAll('main img')]"
+        ".map(i => [i.getAttribute('src'), i.complete && i.naturalWidth])"
     )
     assert images, f"{page} has no figures"
     broken = [src for src, width in images if not width]
@@ -195,8 +196,7 @@ def test_widgets_are_drawn(visits, page):
     )
     drawn = v.page.evaluate(
         """() => [...document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]')]
-              .filter(s => s.previousElementSibling && s.previousElementSibling.querySelector('.jupyter-widgets, .lm-Widget')
-                           || s.parentElement.querySelector('.jupyter-widgets, .lm-Widget')).length"""
+              .filter(s => s.parentElement.querySelector('.jupyter-widgets, .lm-Widget')).length"""
     )
     assert drawn == views, f"{page}: {views} widgets stored, {drawn} drawn"
 
@@ -234,7 +234,9 @@ def test_search_finds_a_chapter_term(server, browser):
     v = Visit(browser, server, f"search.html?q={term}")
     try:
         v.page.wait_for_selector("#search-results ul.search li", timeout=15_000)
-        hits = v.page.evaluate("() => [...document.querySelectorAll('#search-results ul.search li a')].map(a => a.href)")
+        hits = v.page.evaluate(
+            "() => [...document.querySelectorAll('#search-results ul.search li a')].map(a => a.href)"
+        )
         assert any(e in h for h in hits for e in expected), f"search for {term!r} did not find {expected}: {hits}"
         assert not v.errors and not v.blocked
     finally:

@@ -101,7 +101,8 @@ def calibrate(
     One forward pass on a random batch (``input_size``, at least 2 samples) visits the layers in order:
     every convolution's and linear layer's weight and bias are divided by the standard deviation of its
     output (so that output has standard deviation 1, a one-pass version of LSUV, Mishkin and Matas 2016),
-    and every BatchNorm's running mean and variance are set to the statistics of that batch. Only the
+    and every BatchNorm's running mean and (biased) variance are set to the statistics of that batch, so that
+    in eval mode the network computes on that batch exactly what it computed during calibration. Only the
     BatchNorm layers run in training mode; everything else runs as in evaluation (no dropout, no stochastic
     depth), so the calibrated statistics are those the network sees in eval mode. The model's modes and the
     BatchNorm momenta are restored afterwards. Use it on the reference *before* the comparison, so that both
@@ -123,9 +124,14 @@ def calibrate(
             module.bias.mul_(1.0 / std)
         return output / std
 
+    counts = {}  # values per channel that each BatchNorm normalises over
+
+    def count(module, inputs, output):
+        counts[module] = inputs[0].numel() // inputs[0].shape[1]
+
     momenta = [bn.momentum for bn in norms]
     modes = {m: m.training for m in model.modules()}
-    hooks = [m.register_forward_hook(rescale) for m in layers]
+    hooks = [m.register_forward_hook(rescale) for m in layers] + [bn.register_forward_hook(count) for bn in norms]
     try:
         model.eval()
         for bn in norms:
@@ -134,6 +140,8 @@ def calibrate(
             bn.train()  # normalise with the batch's statistics and record them
         with torch.no_grad():
             model(x)
+            for bn, n in counts.items():  # PyTorch records the unbiased variance; normalisation used the biased one
+                bn.running_var.mul_((n - 1) / n)
     finally:
         for h in hooks:
             h.remove()
@@ -145,21 +153,25 @@ def calibrate(
 
 
 def output_spread(
-    model: nn.Module, input_size: Sequence[int] | torch.Tensor = (1, 3, 224, 224), seed: int = 0
+    model: nn.Module, input_size: Sequence[int] | torch.Tensor = (4, 3, 224, 224), seed: int = 0
 ) -> float:
-    """How much the output depends on the input: the largest $|f(x_1) - f(x_2)|$ for two random inputs.
+    """How much the output depends on the input: the largest difference between two samples' outputs.
 
-    A comparison of two networks' outputs to within a tolerance ``atol`` only proves something if the
-    spread is much larger than ``atol``. Eval mode, no gradients; the model's mode is restored.
+    Runs a batch (``input_size`` with at least 2 samples, or the tensor itself) in eval mode and returns
+    $\\max_k \\big(\\max_i y_{ik} - \\min_i y_{ik}\\big)$ over the samples $i$ and output entries $k$. A
+    comparison of two networks' outputs to within a tolerance ``atol`` only proves something if the spread
+    is much larger than ``atol``. Use the same batch as :func:`calibrate` and the comparison. The model's
+    mode is restored.
     """
     _check_model(model)
-    x1 = _example_input(model, input_size, seed)
-    x2 = _example_input(model, tuple(x1.shape), seed + 1)
+    x = _example_input(model, input_size, seed)
+    if x.shape[0] < 2:
+        raise ValueError(f"output_spread needs a batch of at least 2 samples, got input of shape {tuple(x.shape)}")
     was_training = model.training
     try:
         model.eval()
         with torch.no_grad():
-            y1, y2 = _first_tensor(model(x1)), _first_tensor(model(x2))
+            y = _first_tensor(model(x)).double().flatten(1)
     finally:
         model.train(was_training)
-    return (y1.double() - y2.double()).abs().max().item()
+    return (y.amax(0) - y.amin(0)).max().item()

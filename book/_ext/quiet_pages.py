@@ -30,4 +30,3 @@ def setup(app):
     app.add_js_file(None, body=DEFAULT_MODE, priority=1)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
-
