@@ -20,27 +20,9 @@ import time
 from pathlib import Path
 
 import psutil
-import yaml
+from book_toc import toc_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def toc_notebooks() -> list[Path]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files: list[str] = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                files.append(node["file"])
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(toc)
-    return [ROOT / f"{f}.ipynb" for f in files if (ROOT / f"{f}.ipynb").exists()]
 
 
 def measure(path: Path) -> dict:

@@ -7,30 +7,12 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
+from book_toc import toc_files
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 REPO_URL = CONFIG["repository"]["url"]
-
-
-def toc_files() -> list[str]:
-    files = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                files.append(node["file"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files.append(toc["root"])
-    walk(toc)
-    return files
 
 
 def source(nb, cell_type=None) -> str:
@@ -75,3 +57,11 @@ class TestNotebook:
         assert re.search(r"^#+ .*Summary", md, re.M | re.I), "needs a Summary section"
         assert re.search(r"^#+ .*References", md, re.M | re.I), "needs a References section"
         assert "assert " in source(nb, "code"), "claims are asserts"
+
+
+def test_toc_reader_lists_the_root_first_and_rejects_a_file_without_root(tmp_path):
+    files = toc_files()
+    assert files[0] == yaml.safe_load((ROOT / "_toc.yml").read_text())["root"] and len(files) == len(set(files))
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nchapters:\n- file: a\n")
+    with pytest.raises(ValueError, match="no `root:` entry"):
+        toc_files(tmp_path)

@@ -7,6 +7,7 @@ import torchvision
 from torch import nn
 
 import utils
+from utils.architecture import calibrate
 
 # (builder, params, GMACs) from torchvision's weights metadata ("GFLOPS" there are multiply-adds)
 TORCHVISION = [
@@ -88,11 +89,64 @@ def test_compare_models_proves_identity_and_detects_differences():
         utils.assert_same_model(shifted, reference, (2, 3, 64, 64))
 
 
+def test_compare_models_refuses_a_proof_from_outputs_that_ignore_the_input():
+    def flat():  # small weights: the outputs shrink layer after layer, as with default init in deep networks
+        net = nn.Sequential(nn.Linear(4, 8, bias=False), nn.Tanh(), nn.Linear(8, 8, bias=False), nn.Tanh())
+        net.append(nn.Linear(8, 2, bias=False))
+        with torch.no_grad():
+            for p in net.parameters():
+                p.mul_(0.01)
+        return net
+
+    class Other(nn.Module):  # a different network with the same parameter names and shapes
+        def __init__(self):
+            super().__init__()
+            self.net = flat()
+
+        def forward(self, x):
+            return -self.net(x.flip(1)) + 1e-6
+
+        def load_state_dict(self, state, strict=True, assign=False):
+            return self.net.load_state_dict(state, strict, assign)
+
+    torch.manual_seed(0)
+    reference = flat()
+    result = utils.compare_models(Other(), reference, (8, 4))
+    assert result.max_abs_diff < result.atol and result.spread < 1e-4  # "agree", yet different networks
+    assert not result.conclusive and not result.same and "INCONCLUSIVE" in str(result) and "calibrate" in str(result)
+    with pytest.raises(AssertionError, match="INCONCLUSIVE"):
+        utils.assert_same_model(Other(), reference, (8, 4))
+    # with weights that keep the outputs at unit scale, the comparison tells the two apart ...
+    calibrate(reference, (8, 4))
+    with pytest.raises(AssertionError, match="DIFFERENT"):
+        utils.assert_same_model(Other(), reference, (8, 4))
+    # ... and proves the same network the same
+    result = utils.assert_same_model(flat(), reference, (8, 4))
+    assert result.spread > 1000 * result.atol and result.conclusive and str(result).startswith("identical")
+
+
+def test_compare_models_spread_is_that_of_the_reference_outputs():
+    lin = nn.Linear(3, 2)
+    x = torch.randn(5, 3)
+    result = utils.compare_models(nn.Linear(3, 2), lin, x)
+    with torch.no_grad():
+        y = lin(x)
+    assert result.spread == pytest.approx((y.max(0).values - y.min(0).values).max().item(), rel=1e-6)
+    assert result.min_spread == pytest.approx(1000 * result.atol)
+
+
+def test_compare_models_needs_a_batch_of_two():
+    with pytest.raises(ValueError, match="at least 2 inputs"):
+        utils.compare_models(nn.Linear(3, 2), nn.Linear(3, 2), (1, 3))
+    with pytest.raises(ValueError, match="atol"):
+        utils.compare_models(nn.Linear(3, 2), nn.Linear(3, 2), (2, 3), atol=0)
+
+
 def test_compare_models_names_mismatched_layers():
     a = nn.Sequential(nn.Linear(4, 4))
     b = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2))
     with pytest.raises(ValueError, match="parameter names or shapes differ"):
-        utils.compare_models(a, b, (1, 4))
+        utils.compare_models(a, b, (2, 4))
 
 
 @pytest.mark.parametrize("bad", [(3, 224, 224, 0), (224,), "1x3"])

@@ -56,3 +56,24 @@ def test_clear_errors():
     float_labels = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(4, 2), torch.zeros(4)))
     with pytest.raises(ValueError, match="torch.long"):
         utils.evaluate(nn.Linear(2, 2), float_labels, device="cpu")
+
+
+def test_train_epochs_is_the_shared_loop_and_rejects_empty_data():
+    from utils.training import train_epochs
+
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(6, 2), torch.tensor([0, 1, 0, 1, 0, 1])
+
+    def step(idx):
+        logits = model(x[idx])
+        loss = torch.nn.functional.cross_entropy(logits, y[idx])
+        return loss, (logits.argmax(1) == y[idx]).sum().item(), len(idx), len(idx)
+
+    history = train_epochs(model, optimizer, lambda: torch.arange(6).split(4), step, 3, lambda: (0.5, 0.25), False)
+    assert history.epochs == 3 and history.val_acc == [0.25] * 3 and history.seconds > 0
+    assert all(0 <= a <= 1 for a in history.train_acc) and history.train_loss[-1] < history.train_loss[0]
+    with pytest.raises(ValueError, match="no samples"):
+        train_epochs(model, optimizer, lambda: [], step, 1, progress=False)
+    with pytest.raises(ValueError, match="epochs"):
+        train_epochs(model, optimizer, lambda: [], step, 0, progress=False)

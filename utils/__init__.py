@@ -2,8 +2,13 @@
 
 Only code that several chapters need lives here; the networks a chapter teaches are written in
 that chapter's notebook.
+
+Submodules: ``architecture`` (layer depth, calibration for identity proofs), ``benchmark`` (latency),
+``cells`` (synthetic touching cells, border weights), ``models`` (networks reused after the notebook that
+teaches them), ``segmentation`` (U-Net, IoU, weighted loss), ``widgets`` (explorers that also run headless).
 """
 
+from . import architecture, benchmark, cells, models, segmentation, widgets
 from .config import MODE_ENV, data_dir, get_device, get_mode, is_quick, pick, seed_everything, setup
 from .data import load_cifar10, load_digits, load_mnist, load_skimage, make_loaders, split_dataset
 from .plotting import plot_histories, plot_history, show_feature_maps, show_images
@@ -20,6 +25,12 @@ from .synthetic import make_clutter, make_faces
 from .training import History, evaluate, fit, predict
 
 __all__ = [
+    "architecture",
+    "benchmark",
+    "cells",
+    "models",
+    "segmentation",
+    "widgets",
     "MODE_ENV",
     "History",
     "ModelComparison",

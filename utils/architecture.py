@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .stats import _check_model, _example_input, _first_tensor
+from .stats import _check_model, _example_input, _first_tensor, output_spread_of
 
 # autograd nodes of the operations that apply a weight tensor: convolutions (all kinds) and linear layers
 _WEIGHT_OPS = ("Convolution", "Addmm", "Mm", "Linear")
@@ -90,7 +90,15 @@ def weight_layer_depth(model: nn.Module, input_size: Sequence[int] | torch.Tenso
     return depth[out.grad_fn]
 
 
-_WEIGHT_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+_WEIGHT_LAYERS = (
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
+    nn.Linear,
+)
 
 
 def calibrate(
@@ -171,7 +179,7 @@ def output_spread(
     try:
         model.eval()
         with torch.no_grad():
-            y = _first_tensor(model(x)).double().flatten(1)
+            y = _first_tensor(model(x))
     finally:
         model.train(was_training)
-    return (y.amax(0) - y.amin(0)).max().item()
+    return output_spread_of(y)

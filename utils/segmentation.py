@@ -10,16 +10,14 @@
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from .config import get_device
-from .training import History
+from .training import History, train_epochs
 
 
 class DoubleConv(nn.Sequential):
@@ -182,35 +180,24 @@ def fit_segmentation(
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
-    history = History()
-    start = time.perf_counter()
-    bar = tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress)
-    for _ in bar:
-        model.train()
-        loss_sum, correct, total = 0.0, 0, 0
-        for idx in torch.randperm(len(images), generator=gen).split(batch_size):
-            x, y = images[idx].to(device), masks[idx].to(device)
-            w = None if weights is None else weights[idx].to(device)
-            logits = model(x)
-            y, w = _crop_targets(logits, y, w)
-            loss = weighted_cross_entropy(logits, y, w)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.item() * len(idx)
-            correct += (logits.argmax(1) == y).sum().item()
-            total += y.numel()
-        history.train_loss.append(loss_sum / len(images))
-        history.train_acc.append(correct / total)
-        postfix = {"loss": f"{history.train_loss[-1]:.3f}", "acc": f"{history.train_acc[-1]:.3f}"}
-        if val is not None:
-            val_loss, val_acc = _evaluate(model, val[0], val[1], batch_size, device)
-            history.val_loss.append(val_loss)
-            history.val_acc.append(val_acc)
-            postfix["val_acc"] = f"{val_acc:.3f}"
-        bar.set_postfix(postfix)
-    history.seconds = time.perf_counter() - start
-    return history
+
+    def step(idx):
+        x, y = images[idx].to(device), masks[idx].to(device)
+        w = None if weights is None else weights[idx].to(device)
+        logits = model(x)
+        y, w = _crop_targets(logits, y, w)
+        return weighted_cross_entropy(logits, y, w), (logits.argmax(1) == y).sum().item(), y.numel(), len(idx)
+
+    return train_epochs(
+        model,
+        optimizer,
+        lambda: torch.randperm(len(images), generator=gen).split(batch_size),
+        step,
+        epochs,
+        validate=None if val is None else lambda: _evaluate(model, val[0], val[1], batch_size, device),
+        progress=progress,
+        desc=desc,
+    )
 
 
 def _evaluate(model, images, masks, batch_size, device) -> tuple[float, float]:

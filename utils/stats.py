@@ -120,23 +120,44 @@ def count_macs(model: nn.Module, input_size: Sequence[int] | torch.Tensor) -> in
 
 @dataclass(frozen=True)
 class ModelComparison:
-    """What :func:`compare_models` measured."""
+    """What :func:`compare_models` measured.
+
+    ``spread`` is how much the reference's outputs differ between the samples of the batch (see
+    :func:`output_spread_of`). Agreement to within ``atol`` proves the networks equal only when the outputs
+    really depend on the input, so the verdict also needs ``spread >= min_spread``.
+    """
 
     params: int
     reference_params: int
     max_abs_diff: float
     atol: float
+    spread: float = float("inf")
+    min_spread: float = 0.0
+
+    @property
+    def conclusive(self) -> bool:
+        return self.spread >= self.min_spread
 
     @property
     def same(self) -> bool:
-        return self.params == self.reference_params and self.max_abs_diff <= self.atol
+        return self.params == self.reference_params and self.max_abs_diff <= self.atol and self.conclusive
 
     def __str__(self) -> str:
-        verdict = "identical" if self.same else "DIFFERENT"
-        return (
-            f"{verdict}: {self.params:,} parameters (reference {self.reference_params:,}), "
-            f"max |difference| of outputs {self.max_abs_diff:.2e} (tolerance {self.atol:.0e})"
+        numbers = (
+            f"{self.params:,} parameters (reference {self.reference_params:,}), "
+            f"max |difference| of outputs {self.max_abs_diff:.2e} (tolerance {self.atol:.0e}), "
+            f"output spread {self.spread:.3g}"
         )
+        if self.params != self.reference_params or self.max_abs_diff > self.atol:
+            return f"DIFFERENT: {numbers}"
+        if not self.conclusive:
+            return (
+                f"INCONCLUSIVE: {numbers}. The reference's outputs hardly change from one input to the next "
+                f"(spread below {self.min_spread:.0e}), so agreeing to within the tolerance proves nothing. "
+                "Give the reference weights that keep activations at unit scale first, with "
+                "utils.architecture.calibrate(reference, batch), and compare on that batch."
+            )
+        return f"identical: {numbers}"
 
 
 def _first_tensor(out) -> torch.Tensor:
@@ -147,21 +168,45 @@ def _first_tensor(out) -> torch.Tensor:
     raise ValueError(f"the model returned {type(out).__name__}; expected a tensor or a tuple of tensors")
 
 
+def output_spread_of(outputs: torch.Tensor) -> float:
+    """Largest difference between samples of a batch of outputs: $\\max_k (\\max_i y_{ik} - \\min_i y_{ik})$."""
+    if outputs.ndim < 1 or outputs.shape[0] < 2:
+        raise ValueError(
+            f"the spread of outputs needs a batch of at least 2 samples, got outputs of shape {tuple(outputs.shape)}"
+        )
+    y = outputs.detach().double().flatten(1) if outputs.ndim > 1 else outputs.detach().double()[:, None]
+    return (y.amax(0) - y.amin(0)).max().item()
+
+
 def compare_models(
     model: nn.Module,
     reference: nn.Module,
-    input_size: Sequence[int] | torch.Tensor = (1, 3, 224, 224),
+    input_size: Sequence[int] | torch.Tensor = (2, 3, 224, 224),
     atol: float = 1e-4,
     seed: int = 0,
+    min_spread_ratio: float = 1000.0,
 ) -> ModelComparison:
     """Prove that a from-scratch ``model`` is the same network as ``reference`` (e.g. torchvision's).
 
     Loads the reference's state dict into ``model`` *strictly* (every name and shape must match),
-    runs both in eval mode on the same random input, and reports the parameter counts and the
-    largest absolute difference of the outputs. Use ``assert result.same`` or :func:`assert_same_model`.
+    runs both in eval mode on the same random batch (at least 2 samples), and reports the parameter
+    counts, the largest absolute difference of the outputs and the *spread* of the reference's outputs
+    across the batch. The verdict ``same`` needs equal counts, a difference within ``atol``, and a spread
+    of at least ``min_spread_ratio * atol``: with PyTorch's default initialisation many deep networks give
+    nearly the same output for every input, and then *any* two networks agree to within the tolerance.
+    Calibrate such a reference first (:func:`utils.architecture.calibrate`). Use ``assert result.same``
+    or :func:`assert_same_model`.
     """
     _check_model(model)
     _check_model(reference)
+    if not atol > 0 or not min_spread_ratio >= 0:
+        raise ValueError(f"atol must be positive and min_spread_ratio non-negative, got {atol} and {min_spread_ratio}")
+    x = _example_input(reference, input_size, seed)
+    if x.shape[0] < 2:
+        raise ValueError(
+            f"compare_models needs a batch of at least 2 inputs, to check that the outputs depend on the input; "
+            f"got input of shape {tuple(x.shape)}"
+        )
     try:
         model.load_state_dict(reference.state_dict(), strict=True)
     except RuntimeError as err:
@@ -169,7 +214,6 @@ def compare_models(
             "the model's parameter names or shapes differ from the reference's, so it is not the same "
             f"network (rename layers to the reference's names to compare):\n{err}"
         ) from err
-    x = _example_input(reference, input_size, seed)
     was = (model.training, reference.training)
     try:
         model.eval()
@@ -183,12 +227,16 @@ def compare_models(
     if ours.shape != ref.shape:
         raise ValueError(f"output shapes differ: {tuple(ours.shape)} vs reference {tuple(ref.shape)}")
     diff = (ours.detach().cpu().double() - ref.detach().cpu().double()).abs().max().item()
-    return ModelComparison(count_params(model), count_params(reference), diff, atol)
+    spread = output_spread_of(ref.cpu())
+    return ModelComparison(count_params(model), count_params(reference), diff, atol, spread, min_spread_ratio * atol)
 
 
-def assert_same_model(model, reference, input_size=(1, 3, 224, 224), atol: float = 1e-4) -> ModelComparison:
-    """:func:`compare_models`, raising ``AssertionError`` with the numbers when the models differ."""
-    result = compare_models(model, reference, input_size, atol)
+def assert_same_model(
+    model, reference, input_size=(2, 3, 224, 224), atol: float = 1e-4, min_spread_ratio: float = 1000.0
+) -> ModelComparison:
+    """:func:`compare_models`, raising ``AssertionError`` with the numbers when the models differ
+    or when the comparison is inconclusive (outputs that hardly depend on the input)."""
+    result = compare_models(model, reference, input_size, atol, min_spread_ratio=min_spread_ratio)
     if not result.same:
         raise AssertionError(str(result))
     return result

@@ -76,6 +76,59 @@ def evaluate(model: nn.Module, loader: DataLoader, loss_fn=None, device=None) ->
     return {"loss": loss_sum / total, "accuracy": correct / total}
 
 
+def train_epochs(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batches,
+    step,
+    epochs: int,
+    validate=None,
+    progress: bool = True,
+    desc: str = "training",
+) -> History:
+    """The training loop that :func:`fit` and ``utils.segmentation.fit_segmentation`` share.
+
+    For each of ``epochs`` epochs: iterate over ``batches()`` (called once per epoch), let
+    ``step(batch)`` compute ``(loss, correct, counted, samples)`` (the mean loss of the batch, the number
+    of correct predictions among ``counted`` predictions, and the number of samples), take an optimiser
+    step, then call ``validate()`` for ``(val_loss, val_acc)`` if given. Records the mean training loss
+    per sample, the training accuracy and the validation numbers in a :class:`History`, with a progress
+    bar showing the latest of them.
+    """
+    import time
+
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    history = History()
+    start = time.perf_counter()
+    bar = tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress)
+    for _ in bar:
+        model.train()
+        loss_sum, correct, counted, samples = 0.0, 0, 0, 0
+        for batch in batches():
+            loss, batch_correct, batch_counted, batch_samples = step(batch)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.item() * batch_samples
+            correct += batch_correct
+            counted += batch_counted
+            samples += batch_samples
+        if samples == 0:
+            raise ValueError("the training data yielded no samples")
+        history.train_loss.append(loss_sum / samples)
+        history.train_acc.append(correct / counted)
+        postfix = {"loss": f"{history.train_loss[-1]:.3f}", "acc": f"{history.train_acc[-1]:.3f}"}
+        if validate is not None:
+            val_loss, val_acc = validate()
+            history.val_loss.append(val_loss)
+            history.val_acc.append(val_acc)
+            postfix["val_acc"] = f"{val_acc:.3f}"
+        bar.set_postfix(postfix)
+    history.seconds = time.perf_counter() - start
+    return history
+
+
 def fit(
     model: nn.Module,
     train_loader: DataLoader,
@@ -93,8 +146,6 @@ def fit(
     Defaults: Adam with learning rate ``lr``, cross-entropy loss, the best available device.
     A progress bar shows the epochs with the latest loss and accuracy.
     """
-    import time
-
     _check_loader(train_loader, "train_loader")
     if val_loader is not None:
         _check_loader(val_loader, "val_loader")
@@ -104,34 +155,27 @@ def fit(
     model.to(device)
     loss_fn = nn.CrossEntropyLoss() if loss_fn is None else loss_fn
     optimizer = torch.optim.Adam(model.parameters(), lr=lr) if optimizer is None else optimizer
-    history = History()
-    start = time.perf_counter()
-    bar = tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress)
-    for _ in bar:
-        model.train()
-        total, correct, loss_sum = 0, 0, 0.0
-        for x, y in train_loader:
-            x, y = x.to(device), y.to(device)
-            logits = model(x)
-            _check_logits(logits, y)
-            loss = loss_fn(logits, y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.item() * len(y)
-            correct += (logits.argmax(1) == y).sum().item()
-            total += len(y)
-        history.train_loss.append(loss_sum / total)
-        history.train_acc.append(correct / total)
-        postfix = {"loss": f"{history.train_loss[-1]:.3f}", "acc": f"{history.train_acc[-1]:.3f}"}
-        if val_loader is not None:
-            val = evaluate(model, val_loader, loss_fn, device)
-            history.val_loss.append(val["loss"])
-            history.val_acc.append(val["accuracy"])
-            postfix["val_acc"] = f"{val['accuracy']:.3f}"
-        bar.set_postfix(postfix)
-    history.seconds = time.perf_counter() - start
-    return history
+
+    def step(batch):
+        x, y = batch[0].to(device), batch[1].to(device)
+        logits = model(x)
+        _check_logits(logits, y)
+        return loss_fn(logits, y), (logits.argmax(1) == y).sum().item(), len(y), len(y)
+
+    def validate():
+        val = evaluate(model, val_loader, loss_fn, device)
+        return val["loss"], val["accuracy"]
+
+    return train_epochs(
+        model,
+        optimizer,
+        lambda: train_loader,
+        step,
+        epochs,
+        validate=None if val_loader is None else validate,
+        progress=progress,
+        desc=desc,
+    )
 
 
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 256, device=None) -> torch.Tensor:

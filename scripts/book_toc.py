@@ -1,0 +1,35 @@
+"""The book's pages in reading order, from ``_toc.yml``: one walker for the scripts and the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def toc_files(root: Path = ROOT) -> list[str]:
+    """Every ``file`` entry of ``root/_toc.yml`` (the root page first), without extension, in reading order."""
+    toc = yaml.safe_load((Path(root) / "_toc.yml").read_text())
+    if not isinstance(toc, dict) or "root" not in toc:
+        raise ValueError(f"{Path(root) / '_toc.yml'} has no `root:` entry; is it a Jupyter Book table of contents?")
+    files = [toc["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk({k: v for k, v in toc.items() if k != "root"})
+    return files
+
+
+def toc_notebooks(root: Path = ROOT) -> list[Path]:
+    """The notebooks listed in ``_toc.yml``, in reading order."""
+    return [Path(root) / f"{f}.ipynb" for f in toc_files(root) if (Path(root) / f"{f}.ipynb").exists()]
