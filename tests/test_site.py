@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import re
 import shutil
@@ -209,6 +210,29 @@ def test_launch_buttons_point_at_this_notebook(visits, page):
     assert binder in hrefs, f"no Binder button for {page} (expected {binder})"
 
 
+CHAPTER_PAGES = [p for p in PAGES if re.fullmatch(r"book/ch\d\d", p)]
+
+
+@pytest.mark.parametrize("page", CHAPTER_PAGES)
+def test_chapter_page_shows_the_measured_runtimes(visits, page):
+    """Each chapter page shows "runs in about N s" from book/runtimes.json, one row per notebook."""
+    measured = json.loads((ROOT / "book" / "runtimes.json").read_text())["notebooks"]
+    v = visits(page)
+    text = v.page.inner_text("main")
+    total = re.search(r"run in about (\d+) s in all on a laptop CPU", text)
+    assert total, f"{page} does not say how long its notebooks run"
+    rows = v.page.evaluate(
+        """() => [...document.querySelectorAll('table.runtimes tbody tr')]
+              .map(r => [...r.cells].map(c => c.innerText.trim()))"""
+    )
+    chapter = {k: m for k, m in measured.items() if Path(k).stem in {r[0] for r in rows}}
+    assert rows and len(chapter) == len(rows), f"{page}: runtime rows {rows} do not match book/runtimes.json"
+    for name, seconds, memory in rows:
+        (key,) = [k for k in chapter if Path(k).stem == name]
+        assert seconds == f"{round(chapter[key]['seconds'])} s" and memory == f"{chapter[key]['peak_mb']:,} MB"
+    assert int(total.group(1)) == round(sum(m["seconds"] for m in chapter.values()))
+
+
 def test_search_finds_a_chapter_term(server, browser):
     chapters = [p for p in NOTEBOOK_PAGES]
     term, expected = "Inception", [p for p in chapters if "googlenet" in p or "inception" in p]
@@ -226,16 +250,38 @@ def test_search_finds_a_chapter_term(server, browser):
         v.close()
 
 
+def test_widget_renderer_mathjax2_calls_typeset_with_mathjax3(visits):
+    """The widget renderer typesets labels with MathJax 2's MathJax.Hub.Queue; the site's shim
+    (book/_ext/quiet_pages.py) must turn that call into MathJax 3 typesetting, not an error."""
+    v = visits(NOTEBOOK_PAGES[0])
+    typeset = v.page.evaluate(
+        """async () => {
+            const el = document.createElement('div');
+            el.textContent = '$x^2 + y^2$';
+            document.querySelector('main').appendChild(el);
+            MathJax.Hub.Queue(['Typeset', MathJax.Hub, el]);
+            for (let i = 0; i < 100 && !el.querySelector('mjx-container'); i++) {
+                await new Promise(r => setTimeout(r, 100));
+            }
+            const done = !!el.querySelector('mjx-container');
+            el.remove();
+            return done;
+        }"""
+    )
+    assert typeset, "MathJax.Hub.Queue did not typeset the element"
+    assert not v.errors and not v.console_errors
+
+
 def test_screenshots(server, browser):
     SHOTS.mkdir(parents=True, exist_ok=True)
     firsts = {}
     for p in NOTEBOOK_PAGES:
         firsts.setdefault(p.split("/")[1], p)
-    for page in [PAGES[0], *firsts.values()]:
+    for page in [PAGES[0], *CHAPTER_PAGES, *firsts.values()]:
         v = Visit(browser, server, page + ".html")
         try:
             out = SHOTS / (page.replace("/", "__") + ".png")
-            v.page.screenshot(path=str(out))
+            v.page.screenshot(path=str(out), full_page=page.startswith("book/"))  # notebook pages: first screen
             assert out.stat().st_size > 10_000
         finally:
             v.close()
