@@ -44,6 +44,8 @@ class TestNotebook:
         nb = nbformat.read(path, as_version=4)
         first = nb.cells[0]
         assert first.cell_type == "code" and '"google.colab" in sys.modules' in first.source
+        # hidden on the website (the page starts with the title), still run in Colab, JupyterLab and the build
+        assert "remove-cell" in first.metadata.get("tags", []), "tag the Colab cell `remove-cell`"
         urls = re.findall(r"git\+(https://[^\"']+)", first.source)
         assert urls == [REPO_URL], f"the Colab cell installs {urls}, _config.yml says {REPO_URL}"
 

@@ -250,6 +250,14 @@ def test_search_finds_a_chapter_term(server, browser):
         v.close()
 
 
+@pytest.mark.parametrize("page", NOTEBOOK_PAGES)
+def test_notebook_page_starts_with_its_title_not_the_colab_cell(visits, page):
+    v = visits(page)
+    assert "google.colab" not in v.page.inner_text("main"), f"{page} shows the Colab setup cell"
+    first = v.page.evaluate("() => document.querySelector('main article h1, main h1')?.textContent ?? ''")
+    assert first.strip(), f"{page} has no title"
+
+
 def test_widget_renderer_mathjax2_calls_typeset_with_mathjax3(visits):
     """The widget renderer typesets labels with MathJax 2's MathJax.Hub.Queue; the site's shim
     (book/_ext/quiet_pages.py) must turn that call into MathJax 3 typesetting, not an error."""
