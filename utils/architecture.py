@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .stats import _check_model, _example_input, _first_tensor, output_spread_of
+from .stats import _check_model, _example_input, _first_tensor, eval_mode, output_spread_of
 
 # autograd nodes of the operations that apply a weight tensor: convolutions (all kinds) and linear layers
 _WEIGHT_OPS = ("Convolution", "Addmm", "Mm", "Linear")
@@ -63,13 +63,8 @@ def weight_layer_depth(model: nn.Module, input_size: Sequence[int] | torch.Tenso
     if not params:
         raise ValueError("the model has no parameters, so it has no layers with weights")
     x = _example_input(model, input_size)
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.enable_grad():
-            out = _first_tensor(model(x))
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.enable_grad():
+        out = _first_tensor(model(x))
     if out.grad_fn is None:
         raise ValueError("the output does not depend on any parameter (no autograd graph); is requires_grad off?")
 
@@ -175,11 +170,6 @@ def output_spread(
     x = _example_input(model, input_size, seed)
     if x.shape[0] < 2:
         raise ValueError(f"output_spread needs a batch of at least 2 samples, got input of shape {tuple(x.shape)}")
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            y = _first_tensor(model(x))
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        y = _first_tensor(model(x))
     return output_spread_of(y)

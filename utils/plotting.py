@@ -88,14 +88,18 @@ def plot_history(history, title: str | None = None, axes=None):
         axes[0].plot(epochs, history.val_loss, "s--", label="validation")
         axes[1].plot(epochs, history.val_acc, "s--", label="validation")
     for ax, name in zip(axes, ("loss", "accuracy")):
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(name)
-        ax.grid(alpha=0.3)
-        ax.legend()
+        _epoch_axes(ax, name)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def _epoch_axes(ax, ylabel: str) -> None:
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
 
 
 def plot_histories(histories: dict, metric: str = "val_acc", title: str | None = None, ax=None):
@@ -114,10 +118,7 @@ def plot_histories(histories: dict, metric: str = "val_acc", title: str | None =
         if not values:
             raise ValueError(f"history {name!r} has no {metric}")
         ax.plot(np.arange(1, len(values) + 1), values, "o-", label=str(name))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(metric.replace("_", " "))
-    ax.grid(alpha=0.3)
-    ax.legend()
+    _epoch_axes(ax, metric.replace("_", " "))
     if title:
         ax.set_title(title)
     fig.tight_layout()

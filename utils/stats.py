@@ -8,7 +8,8 @@ with :func:`count_macs`, not :func:`count_flops`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -32,6 +33,19 @@ def _example_input(model: nn.Module, input_size: Sequence[int] | torch.Tensor, s
     device = param.device if param is not None else torch.device("cpu")
     gen = torch.Generator().manual_seed(seed)
     return torch.randn(size, generator=gen).to(device)
+
+
+@contextmanager
+def eval_mode(*models: nn.Module) -> Iterator[None]:
+    """Run the models in evaluation mode inside the ``with`` block; each gets its own mode back afterwards."""
+    was = [m.training for m in models]
+    try:
+        for m in models:
+            m.eval()
+        yield
+    finally:
+        for m, training in zip(models, was):
+            m.train(training)
 
 
 def count_params(model: nn.Module, trainable_only: bool = False) -> int:
@@ -214,16 +228,9 @@ def compare_models(
             "the model's parameter names or shapes differ from the reference's, so it is not the same "
             f"network (rename layers to the reference's names to compare):\n{err}"
         ) from err
-    was = (model.training, reference.training)
-    try:
-        model.eval()
-        reference.eval()
-        with torch.no_grad():
-            ours = _first_tensor(model(x.to(next(model.parameters()).device)))
-            ref = _first_tensor(reference(x))
-    finally:
-        model.train(was[0])
-        reference.train(was[1])
+    with eval_mode(model, reference), torch.no_grad():
+        ours = _first_tensor(model(x.to(next(model.parameters()).device)))
+        ref = _first_tensor(reference(x))
     if ours.shape != ref.shape:
         raise ValueError(f"output shapes differ: {tuple(ours.shape)} vs reference {tuple(ref.shape)}")
     diff = (ours.detach().cpu().double() - ref.detach().cpu().double()).abs().max().item()

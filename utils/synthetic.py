@@ -122,27 +122,32 @@ def make_faces(n: int, size: int = 32, arrangement: str = "face", noise: float =
     """
     if arrangement not in ARRANGEMENTS:
         raise ValueError(f"arrangement must be one of {ARRANGEMENTS}, got {arrangement!r}")
+
+    def draw(canvas, rng, s):
+        layout = _face_layout(size, rng) if arrangement == "face" else _scrambled_layout(size, rng)
+        for part, cy, cx in layout:
+            _draw_part(canvas, part, cy, cx, s)
+
+    return _render(n, size, noise, seed, draw)
+
+
+def _render(n: int, size: int, noise: float, seed: int, draw) -> torch.Tensor:
+    """``n`` images drawn by ``draw(canvas, rng, scale)`` on fresh canvases, as a tensor ``(n, 1, size, size)``."""
     _check_count_size(n, size, 24)
     rng = np.random.default_rng(seed)
     s = size / 32.0
     out = np.empty((n, 1, size, size), np.float32)
     for i in range(n):
         canvas = _Canvas(size, rng)
-        layout = _face_layout(size, rng) if arrangement == "face" else _scrambled_layout(size, rng)
-        for part, cy, cx in layout:
-            _draw_part(canvas, part, cy, cx, s)
+        draw(canvas, rng, s)
         out[i, 0] = canvas.finish(noise)
     return torch.from_numpy(out)
 
 
 def make_clutter(n: int, size: int = 32, noise: float = 0.05, seed: int = 0) -> torch.Tensor:
     """``n`` images ``(n, 1, size, size)`` of 3 to 5 non-face shapes: hollow squares, crosses, triangles, rings."""
-    _check_count_size(n, size, 24)
-    rng = np.random.default_rng(seed)
-    s = size / 32.0
-    out = np.empty((n, 1, size, size), np.float32)
-    for i in range(n):
-        canvas = _Canvas(size, rng)
+
+    def draw(canvas, rng, s):
         for _ in range(rng.integers(3, 6)):
             cy, cx = rng.uniform(5 * s, size - 5 * s, size=2)
             shape = rng.integers(4)
@@ -154,5 +159,5 @@ def make_clutter(n: int, size: int = 32, noise: float = 0.05, seed: int = 0) -> 
                 canvas.triangle(cy, cx, rng.uniform(6, 9) * s)
             else:
                 canvas.ring(cy, cx, rng.uniform(3, 4.5) * s, 1.5 * s)
-        out[i, 0] = canvas.finish(noise)
-    return torch.from_numpy(out)
+
+    return _render(n, size, noise, seed, draw)
