@@ -145,8 +145,8 @@ class ModelComparison:
     reference_params: int
     max_abs_diff: float
     atol: float
-    spread: float = float("inf")
-    min_spread: float = 0.0
+    spread: float
+    min_spread: float
 
     @property
     def conclusive(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import torch
@@ -95,8 +96,6 @@ def train_epochs(
     per sample, the training accuracy and the validation numbers in a :class:`History`, with a progress
     bar showing the latest of them.
     """
-    import time
-
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     history = History()
