@@ -254,8 +254,11 @@ def test_search_finds_a_chapter_term(server, browser):
 def test_notebook_page_starts_with_its_title_not_the_colab_cell(visits, page):
     v = visits(page)
     assert "google.colab" not in v.page.inner_text("main"), f"{page} shows the Colab setup cell"
-    first = v.page.evaluate("() => document.querySelector('main article h1, main h1')?.textContent ?? ''")
-    assert first.strip(), f"{page} has no title"
+    first = v.page.evaluate(
+        "() => { const el = document.querySelector('main article').querySelector('h1, div.cell');"
+        " return el ? [el.tagName, el.textContent.trim()] : null; }"
+    )
+    assert first and first[0] == "H1" and first[1], f"{page} does not start with its title: {first}"
 
 
 def test_widget_renderer_mathjax2_calls_typeset_with_mathjax3(visits):

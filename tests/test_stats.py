@@ -158,3 +158,16 @@ def test_bad_input_size(bad):
 def test_not_a_model():
     with pytest.raises(ValueError, match="torch.nn.Module"):
         utils.count_params(torch.zeros(3))
+
+
+def test_eval_mode_restores_each_models_own_mode_even_after_an_error():
+    a, b = nn.Dropout().train(), nn.Dropout().eval()
+    with pytest.raises(RuntimeError):
+        with utils.stats.eval_mode(a, b):
+            assert not a.training and not b.training
+            raise RuntimeError("inside")
+    assert a.training and not b.training
+    model = nn.Sequential(nn.Linear(3, 3), nn.Dropout()).train()
+    utils.count_macs(model, (1, 3))
+    utils.layer_table(model, (1, 3))
+    assert model.training and model[1].training

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .stats import _check_model, _example_input
+from .stats import _check_model, _example_input, eval_mode
 
 
 def measure_latency(
@@ -37,19 +37,14 @@ def measure_latency(
         raise ValueError(f"warmup must be a non-negative integer, got {warmup!r}")
     x = _example_input(model, input_size)
     sync = torch.cuda.synchronize if x.device.type == "cuda" else (lambda: None)
-    was_training = model.training
     times = []
-    try:
-        model.eval()
-        with torch.inference_mode():
-            for _ in range(warmup):
-                model(x)
-            for _ in range(repeats):
-                sync()
-                start = time.perf_counter()
-                model(x)
-                sync()
-                times.append(time.perf_counter() - start)
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.inference_mode():
+        for _ in range(warmup):
+            model(x)
+        for _ in range(repeats):
+            sync()
+            start = time.perf_counter()
+            model(x)
+            sync()
+            times.append(time.perf_counter() - start)
     return statistics.median(times)

@@ -172,8 +172,6 @@ def fit_segmentation(
     _check_tensors(images, masks, weights)
     if val is not None:
         _check_tensors(val[0], val[1], None)
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     device = get_device() if device is None else torch.device(device)

@@ -91,15 +91,12 @@ def layer_table(model: nn.Module, input_size: Sequence[int] | torch.Tensor):
             seen.add(name)
 
         hooks.append(module.register_forward_hook(hook))
-    was_training = model.training
     try:
-        model.eval()
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             model(x)
     finally:
         for h in hooks:
             h.remove()
-        model.train(was_training)
     return pd.DataFrame(rows, columns=["layer", "type", "output shape", "params"])
 
 
@@ -113,14 +110,9 @@ def count_flops(model: nn.Module, input_size: Sequence[int] | torch.Tensor) -> i
 
     _check_model(model)
     x = _example_input(model, input_size)
-    was_training = model.training
     counter = FlopCounterMode(display=False)
-    try:
-        model.eval()
-        with torch.no_grad(), counter:
-            model(x)
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad(), counter:
+        model(x)
     return int(counter.get_total_flops())
 
 
