@@ -33,3 +33,26 @@ def toc_files(root: Path = ROOT) -> list[str]:
 def toc_notebooks(root: Path = ROOT) -> list[Path]:
     """The notebooks listed in ``_toc.yml``, in reading order."""
     return [Path(root) / f"{f}.ipynb" for f in toc_files(root) if (Path(root) / f"{f}.ipynb").exists()]
+
+
+HIDDEN_OUTPUT_TAGS = {"remove-cell", "remove-output", "remove_cell", "remove_output"}
+
+
+def executed_notebook(page: str, root: Path = ROOT) -> Path:
+    """The executed copy of notebook ``page`` (a ``_toc.yml`` entry) that the book build wrote."""
+    return Path(root) / "_build" / "jupyter_execute" / f"{page}.ipynb"
+
+
+def figure_outputs(nb) -> list[dict]:
+    """The outputs of a notebook (an nbformat/JSON dict) that the website shows as images: PNG or JPEG
+    outputs of cells not hidden by a ``remove-*`` tag."""
+    figures = []
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code" or HIDDEN_OUTPUT_TAGS & set(cell.get("metadata", {}).get("tags", [])):
+            continue
+        for out in cell.get("outputs", []):
+            if out.get("output_type") in ("display_data", "execute_result") and {"image/png", "image/jpeg"} & set(
+                out.get("data", {})
+            ):
+                figures.append(out)
+    return figures

@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
 # Build the website into _build/html: installs everything into ./.venv, executes every notebook in
-# quick mode (cached in _build/.jupyter_cache) and fails on any warning or cell error.
+# quick mode (cached in _build/.jupyter_cache) and fails on any warning, cell error or stderr output.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/setup-env.sh
 bash scripts/vendor-web.sh  # MathJax and the widget renderer, served by the site itself
 unset DLCV_MODE  # the website shows quick mode
+# The execution cache is keyed on each notebook's code only: when utils or the installed packages
+# change, every notebook must run again, or the site (and the tests that read the executions) would
+# show results of code that is no longer there.
+inputs=$(cat utils/*.py pyproject.toml requirements*.txt $(ls constraints*.txt 2>/dev/null) | sha256sum | cut -c1-16)
+if [ ! -f "_build/.jupyter_cache/.inputs-$inputs" ]; then
+  if [ -d _build/.jupyter_cache ]; then echo "==> utils or the requirements changed: executing every notebook again"; fi
+  rm -rf _build/.jupyter_cache _build/jupyter_execute
+  mkdir -p _build/.jupyter_cache
+  touch "_build/.jupyter_cache/.inputs-$inputs"
+fi
 jupyter-book build . --builder html --warningiserror --keep-going "$@"
 echo "==> the book is in _build/html/index.html"

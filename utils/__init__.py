@@ -9,7 +9,18 @@ teaches them), ``segmentation`` (U-Net, IoU, weighted loss), ``widgets`` (explor
 """
 
 from . import architecture, benchmark, cells, models, segmentation, widgets
-from .config import MODE_ENV, data_dir, get_device, get_mode, is_quick, pick, seed_everything, setup
+from .config import (
+    DEVICE_ENV,
+    MODE_ENV,
+    data_dir,
+    get_device,
+    get_mode,
+    is_quick,
+    model_device,
+    pick,
+    seed_everything,
+    setup,
+)
 from .data import load_cifar10, load_digits, load_mnist, load_skimage, make_loaders, split_dataset
 from .plotting import plot_histories, plot_history, show_feature_maps, show_images
 from .stats import (
@@ -31,6 +42,7 @@ __all__ = [
     "models",
     "segmentation",
     "widgets",
+    "DEVICE_ENV",
     "MODE_ENV",
     "History",
     "ModelComparison",
@@ -53,6 +65,7 @@ __all__ = [
     "make_clutter",
     "make_faces",
     "make_loaders",
+    "model_device",
     "pick",
     "plot_histories",
     "plot_history",

@@ -57,6 +57,7 @@ def weight_layer_depth(model: nn.Module, input_size: Sequence[int] | torch.Tenso
     graph, counting the nodes that apply one of ``model``'s parameters as a convolution kernel or a
     matrix. Parallel branches count once (the deepest one); normalisation layers do not count, as in the
     papers. For a model that returns a tuple (e.g. with auxiliary heads) the first output is followed.
+    The input (a random batch of ``input_size`` or the tensor itself) is fed on the model's device.
     """
     _check_model(model)
     params = {id(p) for p in model.parameters()}
@@ -101,7 +102,8 @@ def calibrate(
 ) -> nn.Module:
     """Rescale a randomly initialised network so that its activations keep unit scale; returns the model.
 
-    One forward pass on a random batch (``input_size``, at least 2 samples) visits the layers in order:
+    One forward pass on a random batch (``input_size``, at least 2 samples, or the tensor itself; fed on the
+    model's device, where the model stays) visits the layers in order:
     every convolution's and linear layer's weight and bias are divided by the standard deviation of its
     output (so that output has standard deviation 1, a one-pass version of LSUV, Mishkin and Matas 2016),
     and every BatchNorm's running mean and (biased) variance are set to the statistics of that batch, so that
@@ -160,7 +162,8 @@ def output_spread(
 ) -> float:
     """How much the output depends on the input: the largest difference between two samples' outputs.
 
-    Runs a batch (``input_size`` with at least 2 samples, or the tensor itself) in eval mode and returns
+    Runs a batch (``input_size`` with at least 2 samples, or the tensor itself) in eval mode on the
+    model's device and returns
     $\\max_k \\big(\\max_i y_{ik} - \\min_i y_{ik}\\big)$ over the samples $i$ and output entries $k$. A
     comparison of two networks' outputs to within a tolerance ``atol`` only proves something if the spread
     is much larger than ``atol``. Use the same batch as :func:`calibrate` and the comparison. The model's

@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
 from .stats import _check_model, _example_input, eval_mode
+
+
+def _synchronizer(device: torch.device) -> Callable[[], None]:
+    """A function that waits until ``device`` has finished its queued work (GPUs run asynchronously)."""
+    if device.type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    if device.type == "mps":
+        return torch.mps.synchronize
+    return lambda: None
 
 
 def measure_latency(
@@ -24,10 +33,12 @@ def measure_latency(
 ) -> float:
     """Median seconds of one forward pass of ``model`` in eval mode, without gradients.
 
-    The input is a random tensor of ``input_size`` (or the tensor itself) on the model's device.
+    The input is a random tensor of ``input_size`` (or the given tensor), moved to the model's device;
+    the model is not moved.
     ``warmup`` untimed passes come first (the first calls allocate memory and pick kernels), then
     ``repeats`` timed passes; the median is robust to the odd slow pass caused by other processes.
-    On a GPU the device is synchronised before each clock reading. The model's train/eval mode is
+    On a GPU (CUDA or Apple MPS) the device is synchronised before each clock reading, so that the time
+    includes the queued work. The model's train/eval mode is
     restored afterwards.
     """
     _check_model(model)
@@ -36,7 +47,7 @@ def measure_latency(
     if not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < 0:
         raise ValueError(f"warmup must be a non-negative integer, got {warmup!r}")
     x = _example_input(model, input_size)
-    sync = torch.cuda.synchronize if x.device.type == "cuda" else (lambda: None)
+    sync = _synchronizer(x.device)
     times = []
     with eval_mode(model), torch.inference_mode():
         for _ in range(warmup):

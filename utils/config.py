@@ -5,6 +5,13 @@ The mode is read from one environment variable, ``DLCV_MODE``:
 * ``quick`` (the default): small data and few epochs, so that every notebook runs in about a
   minute on a laptop CPU. This is what CI, Binder and the website run.
 * ``full``: more data, more epochs, larger inputs. Meant for a GPU; gives numbers worth quoting.
+
+The device is chosen automatically (CUDA, then Apple's MPS, then the CPU) unless the environment variable
+``DLCV_DEVICE`` names one: ``cpu``, ``cuda`` or ``mps`` (case-insensitive; empty means automatic), e.g.
+``export DLCV_DEVICE=cpu`` to run on the CPU although a GPU is present. A device named there that does not
+exist on the machine is an error, not a silent fallback. A device passed to :func:`get_device` or
+:func:`setup` in the code wins over the variable. Helpers that take a model compute on the model's own
+device (:func:`model_device`); only the training loops move the model, to :func:`get_device`.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import torch
 
 MODE_ENV = "DLCV_MODE"
 MODES = ("quick", "full")
+DEVICE_ENV = "DLCV_DEVICE"
 DEVICES = ("cuda", "mps", "cpu")
 
 T = TypeVar("T")
@@ -51,26 +59,57 @@ def pick(quick: T, full: T) -> T:
     return quick if is_quick() else full
 
 
+def _mps_available() -> bool:
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+
+
 def get_device(prefer: str | None = None) -> torch.device:
     """Choose the device to compute on.
 
-    With ``prefer=None`` the best available is taken: CUDA, then Apple's MPS, then the CPU.
-    Naming a device that is not available raises ``ValueError`` instead of silently falling back.
+    With ``prefer=None`` the device named by ``$DLCV_DEVICE`` (``cpu``, ``cuda`` or ``mps``) is taken if the
+    variable is set and not empty, otherwise the best available: CUDA, then Apple's MPS, then the CPU.
+    An explicit ``prefer`` wins over the variable. Naming an unknown device, or one that is not available,
+    in either place raises ``ValueError`` instead of silently falling back.
     """
-    if prefer is None:
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    name = str(prefer).lower()
-    if name not in DEVICES:
-        raise ValueError(f"device must be one of {DEVICES} or None, got {prefer!r}")
+    if prefer is not None:
+        name = str(prefer).strip().lower()
+        if name not in DEVICES:
+            raise ValueError(f"device must be one of {DEVICES} or None, got {prefer!r}")
+        source, fix = f"device {name!r} was requested", "use None or 'cpu'"
+    else:
+        name = os.environ.get(DEVICE_ENV, "").strip().lower()
+        if not name:
+            if torch.cuda.is_available():
+                return torch.device("cuda")
+            if _mps_available():
+                return torch.device("mps")
+            return torch.device("cpu")
+        if name not in DEVICES:
+            raise ValueError(
+                f"{DEVICE_ENV} must be one of {DEVICES} or empty, got {os.environ[DEVICE_ENV]!r}. "
+                f"Unset {DEVICE_ENV} to choose the device automatically, or run e.g. `export {DEVICE_ENV}=cpu`."
+            )
+        source = f"{DEVICE_ENV}={name} was set"
+        fix = f"unset {DEVICE_ENV} to choose automatically, or set {DEVICE_ENV}=cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was requested but no CUDA GPU is available; use None or 'cpu'")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
-        raise ValueError("device 'mps' was requested but Apple MPS is not available; use None or 'cpu'")
+        raise ValueError(f"{source} but no CUDA GPU is available; {fix}")
+    if name == "mps" and not _mps_available():
+        raise ValueError(f"{source} but Apple MPS is not available; {fix}")
     return torch.device(name)
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device a model computes on: that of its first parameter, else its first buffer, else the CPU.
+
+    Helpers that feed tensors to a model move them here, so that a model works wherever it lives.
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"expected a torch.nn.Module, got {type(model).__name__}")
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
+    return torch.device("cpu")
 
 
 def seed_everything(seed: int = 0) -> torch.Generator:
@@ -100,9 +139,13 @@ def data_dir() -> Path:
 def setup(seed: int = 0, device: str | None = None) -> torch.device:
     """Start a notebook: read the mode, seed everything, choose the device and print all three.
 
-    Returns the chosen device.
+    The device is :func:`get_device` of ``device``: that device if given, else ``$DLCV_DEVICE`` if set,
+    else the best available. Returns the chosen device.
     """
+    from .plotting import use_crisp_inline_figures
+
     mode = get_mode()
+    use_crisp_inline_figures()  # in Jupyter: sharp figures with alt text
     seed_everything(seed)
     dev = get_device(device)
     hint = "set DLCV_MODE=full for the full run" if mode == "quick" else "set DLCV_MODE=quick for a fast run"

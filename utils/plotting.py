@@ -123,3 +123,75 @@ def plot_histories(histories: dict, metric: str = "val_acc", title: str | None =
         ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def describe_figure(fig) -> str:
+    """A one-line text description of a matplotlib figure, from its titles and axis labels.
+
+    It is the alternative text of the figure on the website (screen readers read it; it shows where
+    the image cannot load): the figure's suptitle, then the titles of its panels (the first eight),
+    or, for a single untitled panel, what it plots against what. Returns ``""`` when the figure has
+    no text to describe it by, so that a test can ask for a title.
+    """
+    from matplotlib.figure import Figure
+
+    if not isinstance(fig, Figure):
+        raise ValueError(f"expected a matplotlib Figure, got {type(fig).__name__}")
+    parts = []
+    suptitle = getattr(fig, "_suptitle", None)
+    if suptitle is not None and suptitle.get_text().strip():
+        parts.append(suptitle.get_text().strip())
+    axes = [
+        ax
+        for ax in fig.axes
+        if ax.get_visible() and not hasattr(ax, "_colorbar") and (ax.axison or ax.get_title() or ax.get_images())
+    ]
+    titles = []
+    for ax in axes:
+        for loc in ("center", "left", "right"):
+            t = ax.get_title(loc=loc).strip()
+            if t and t not in titles:
+                titles.append(t)
+    if titles:
+        shown = "; ".join(titles[:8]) + (f"; and {len(titles) - 8} more" if len(titles) > 8 else "")
+        parts.append(f"{len(axes)} panels: {shown}" if len(axes) > 1 else shown)
+    elif axes:
+        xlabel, ylabel = axes[0].get_xlabel().strip(), axes[0].get_ylabel().strip()
+        if xlabel or ylabel:
+            parts.append(f"{ylabel or 'values'} against {xlabel or 'index'}")
+    text = ". ".join(parts).replace("\n", " ").replace("$", "")
+    return " ".join(text.split())
+
+
+def use_crisp_inline_figures() -> bool:
+    """In a Jupyter kernel, draw figures as pixel-doubled ("retina") PNGs that carry alt text.
+
+    The figures stay sharp on high-density screens (the PNG has twice the pixels of its display
+    size), and each one's output metadata holds ``alt``: :func:`describe_figure`'s text, which the
+    website uses as the image's alternative text. Outside IPython (plain Python, pytest) nothing
+    changes and ``False`` is returned. ``utils.setup()`` calls this.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with every Jupyter install
+        return False
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return False
+    from matplotlib.figure import Figure
+    from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+    set_matplotlib_formats("retina")
+    png = shell.display_formatter.formatters["image/png"]
+    retina = png.lookup_by_type(Figure)
+
+    def png_with_alt(fig):
+        out = retina(fig)
+        if out is None:  # an empty figure draws nothing
+            return None
+        data, metadata = out if isinstance(out, tuple) else (out, {})
+        alt = describe_figure(fig)
+        return data, {**metadata, **({"alt": alt} if alt else {})}
+
+    png.for_type(Figure, png_with_alt)
+    return True

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import get_device
+from .config import get_device, model_device
 from .training import History, train_epochs
 
 
@@ -168,6 +168,10 @@ def fit_segmentation(
     loss weights or ``None``. ``val = (images, masks)`` adds validation loss and pixel accuracy per
     epoch (unweighted). If the model's output is smaller than its input (valid convolutions), the
     targets are centre-cropped to it. The accuracy recorded is the pixel accuracy.
+
+    The model is moved (in place) to ``device``, or with ``device=None`` to :func:`utils.get_device`
+    (``$DLCV_DEVICE`` or the best available), and stays there after training. The tensors may live on
+    any device: each batch is moved to the model's, and so is the validation after each epoch.
     """
     _check_tensors(images, masks, weights)
     if val is not None:
@@ -192,13 +196,15 @@ def fit_segmentation(
         lambda: torch.randperm(len(images), generator=gen).split(batch_size),
         step,
         epochs,
-        validate=None if val is None else lambda: _evaluate(model, val[0], val[1], batch_size, device),
+        validate=None if val is None else lambda: _evaluate(model, val[0], val[1], batch_size),
         progress=progress,
         desc=desc,
     )
 
 
-def _evaluate(model, images, masks, batch_size, device) -> tuple[float, float]:
+def _evaluate(model, images, masks, batch_size) -> tuple[float, float]:
+    """Mean pixel cross-entropy and pixel accuracy (unweighted), computed in batches on the model's device."""
+    device = model_device(model)
     model.eval()
     loss_sum, correct, total = 0.0, 0, 0
     with torch.no_grad():

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .config import model_device
+
 
 def _check_model(model) -> None:
     if not isinstance(model, nn.Module):
@@ -22,17 +24,16 @@ def _check_model(model) -> None:
 
 
 def _example_input(model: nn.Module, input_size: Sequence[int] | torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """The input to feed ``model``, on the model's device: the given tensor, or a seeded random one of that size."""
     if isinstance(input_size, torch.Tensor):
-        return input_size
+        return input_size.to(model_device(model))
     size = tuple(input_size)
     if len(size) < 2 or not all(isinstance(s, int) and s > 0 for s in size):
         raise ValueError(
             f"input_size must be a batched shape of positive ints such as (1, 3, 224, 224), got {input_size!r}"
         )
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randn(size, generator=gen).to(device)
+    gen = torch.Generator().manual_seed(seed)  # drawn on the CPU: the same numbers on every device
+    return torch.randn(size, generator=gen).to(model_device(model))
 
 
 @contextmanager
@@ -60,6 +61,8 @@ def layer_table(model: nn.Module, input_size: Sequence[int] | torch.Tensor):
     Rows are the modules that own parameters directly or have no children, in the order they run;
     a module that runs twice appears twice, its parameters counted once. The ``params`` column sums to
     :func:`count_params` for any model whose parameters are all used in the forward pass.
+    ``input_size`` is a batched shape (a random input is drawn) or an input tensor; either is fed on the
+    model's device (``torch.device("meta")`` works: shapes without arithmetic).
     """
     import pandas as pd
 
@@ -105,6 +108,8 @@ def count_flops(model: nn.Module, input_size: Sequence[int] | torch.Tensor) -> i
 
     Convolutions, matrix products and attention are counted (2 FLOPs per multiply-add); cheap
     element-wise operations (ReLU, BatchNorm, pooling, additions) are not, as in torchvision's figures.
+    ``input_size`` is a batched shape or an input tensor; the input is fed on the model's device, so a
+    model on ``torch.device("meta")`` is counted without memory or arithmetic.
     """
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -195,11 +200,13 @@ def compare_models(
     """Prove that a from-scratch ``model`` is the same network as ``reference`` (e.g. torchvision's).
 
     Loads the reference's state dict into ``model`` *strictly* (every name and shape must match),
-    runs both in eval mode on the same random batch (at least 2 samples), and reports the parameter
-    counts, the largest absolute difference of the outputs and the *spread* of the reference's outputs
-    across the batch. The verdict ``same`` needs equal counts, a difference within ``atol``, and a spread
-    of at least ``min_spread_ratio * atol``: with PyTorch's default initialisation many deep networks give
-    nearly the same output for every input, and then *any* two networks agree to within the tolerance.
+    runs both in eval mode on the same batch (``input_size``: a random batch of that shape or the tensor
+    itself, at least 2 samples; each model gets it on its own device, and the outputs are compared on the
+    CPU), and reports the parameter counts, the largest absolute difference of the outputs and the
+    *spread* of the reference's outputs across the batch. The verdict ``same`` needs equal counts, a
+    difference within ``atol``, and a spread of at least ``min_spread_ratio * atol``: with PyTorch's default
+    initialisation many deep networks give nearly the same output for every input, and then *any* two
+    networks agree to within the tolerance.
     Calibrate such a reference first (:func:`utils.architecture.calibrate`). Use ``assert result.same``
     or :func:`assert_same_model`.
     """
@@ -221,8 +228,8 @@ def compare_models(
             f"network (rename layers to the reference's names to compare):\n{err}"
         ) from err
     with eval_mode(model, reference), torch.no_grad():
-        ours = _first_tensor(model(x.to(next(model.parameters()).device)))
-        ref = _first_tensor(reference(x))
+        ours = _first_tensor(model(x.to(model_device(model))))
+        ref = _first_tensor(reference(x.to(model_device(reference))))
     if ours.shape != ref.shape:
         raise ValueError(f"output shapes differ: {tuple(ours.shape)} vs reference {tuple(ref.shape)}")
     diff = (ours.detach().cpu().double() - ref.detach().cpu().double()).abs().max().item()

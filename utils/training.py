@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .config import get_device
+from .config import get_device, model_device
 
 
 @dataclass
@@ -57,10 +57,24 @@ def _check_logits(logits: torch.Tensor, y: torch.Tensor) -> None:
         raise ValueError(f"labels must be integer class indices (torch.long), got {y.dtype}")
 
 
+def _placed(model: nn.Module, device) -> torch.device:
+    """The device to compute on: the model's own, or ``device`` after moving the model there."""
+    if device is None:
+        return model_device(model)
+    device = torch.device(device)
+    model.to(device)
+    return device
+
+
 def evaluate(model: nn.Module, loader: DataLoader, loss_fn=None, device=None) -> dict[str, float]:
-    """Mean loss and accuracy of a classifier over a loader: ``{"loss": ..., "accuracy": ...}``."""
+    """Mean loss and accuracy of a classifier over a loader: ``{"loss": ..., "accuracy": ...}``.
+
+    Computes on the model's own device (:func:`utils.model_device`), moving each batch there; the model
+    stays where it is. Passing ``device`` moves the model there (in place) first. Leaves the model in
+    eval mode.
+    """
     _check_loader(loader, "loader")
-    device = get_device() if device is None else torch.device(device)
+    device = _placed(model, device)
     loss_fn = nn.CrossEntropyLoss() if loss_fn is None else loss_fn
     model.eval()
     total, correct, loss_sum = 0, 0, 0.0
@@ -95,6 +109,8 @@ def train_epochs(
     step, then call ``validate()`` for ``(val_loss, val_acc)`` if given. Records the mean training loss
     per sample, the training accuracy and the validation numbers in a :class:`History`, with a progress
     bar showing the latest of them.
+
+    It moves nothing: the model must already be where ``step`` sends the batches.
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
@@ -142,7 +158,10 @@ def fit(
 ) -> History:
     """Train a classifier (logits ``(N, num_classes)``, labels ``(N,)``) and return its :class:`History`.
 
-    Defaults: Adam with learning rate ``lr``, cross-entropy loss, the best available device.
+    Defaults: Adam with learning rate ``lr``, cross-entropy loss. The model is moved (in place) to
+    ``device``, or with ``device=None`` to :func:`utils.get_device` (``$DLCV_DEVICE`` or the best available),
+    and stays there after training; the batches follow it, and the validation after each epoch runs on
+    the model's device.
     A progress bar shows the epochs with the latest loss and accuracy.
     """
     _check_loader(train_loader, "train_loader")
@@ -160,7 +179,7 @@ def fit(
         return loss_fn(logits, y), (logits.argmax(1) == y).sum().item(), len(y), len(y)
 
     def validate():
-        val = evaluate(model, val_loader, loss_fn, device)
+        val = evaluate(model, val_loader, loss_fn)  # on the model's device
         return val["loss"], val["accuracy"]
 
     return train_epochs(
@@ -176,10 +195,17 @@ def fit(
 
 
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 256, device=None) -> torch.Tensor:
-    """The model's outputs for a batch of inputs ``(N, ...)``, computed in chunks, returned on the CPU."""
+    """The model's outputs for a batch of inputs ``(N, ...)``, computed in chunks, returned on the CPU.
+
+    Computes on the model's own device (:func:`utils.model_device`), moving each chunk there; the model
+    stays where it is. Passing ``device`` moves the model there (in place) first. Leaves the model in
+    eval mode.
+    """
     if not isinstance(x, torch.Tensor) or x.ndim < 2:
         raise ValueError(f"x must be a batched tensor (N, ...), got {getattr(x, 'shape', type(x).__name__)}")
-    device = get_device() if device is None else torch.device(device)
-    model.to(device).eval()
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    device = _placed(model, device)
+    model.eval()
     with torch.no_grad():
         return torch.cat([model(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
