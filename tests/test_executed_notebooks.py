@@ -33,7 +33,7 @@ def executed(request):
     path = executed_notebook(page)
     if not path.exists():
         message = f"{path.relative_to(ROOT)} is missing: build the book first (bash scripts/build-book.sh)"
-        if os.environ.get("CI"):
+        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
             pytest.fail(message)
         pytest.skip(message)
     return page, nbformat.read(ROOT / f"{page}.ipynb", as_version=4), nbformat.read(path, as_version=4)

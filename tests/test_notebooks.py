@@ -6,6 +6,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import tomllib
 import yaml
 from book_toc import toc_files
 
@@ -13,6 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 REPO_URL = CONFIG["repository"]["url"]
+VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+# The Colab cell installs the tagged release of this version (README, Publishing): v<version>
+COLAB_INSTALL_URL = f"{REPO_URL}@v{VERSION}"
 
 
 def source(nb, cell_type=None) -> str:
@@ -40,14 +44,17 @@ class TestNotebook:
         assert not dirty, f"cells {dirty} have outputs: run `python scripts/strip_outputs.py {path.name}`"
         assert "widgets" not in nb.metadata, "widget state is stored: run scripts/strip_outputs.py"
 
-    def test_first_cell_installs_utils_on_colab_from_the_configured_repository(self, path):
+    def test_first_cell_installs_utils_on_colab_from_the_tagged_release(self, path):
         nb = nbformat.read(path, as_version=4)
         first = nb.cells[0]
         assert first.cell_type == "code" and '"google.colab" in sys.modules' in first.source
         # hidden on the website (the page starts with the title), still run in Colab, JupyterLab and the build
         assert "remove-cell" in first.metadata.get("tags", []), "tag the Colab cell `remove-cell`"
         urls = re.findall(r"git\+(https://[^\"']+)", first.source)
-        assert urls == [REPO_URL], f"the Colab cell installs {urls}, _config.yml says {REPO_URL}"
+        assert urls == [COLAB_INSTALL_URL], (
+            f"the Colab cell installs {urls}; it must install {COLAB_INSTALL_URL}: the repository of _config.yml "
+            f"at the tag of pyproject.toml's version (v{VERSION})"
+        )
 
     def test_conventions(self, path):
         nb = nbformat.read(path, as_version=4)
@@ -67,3 +74,26 @@ def test_toc_reader_lists_the_root_first_and_rejects_a_file_without_root(tmp_pat
     (tmp_path / "_toc.yml").write_text("format: jb-book\nchapters:\n- file: a\n")
     with pytest.raises(ValueError, match="no `root:` entry"):
         toc_files(tmp_path)
+
+
+CODE_COLUMNS = 88  # notebooks/ruff.toml: what a code block of the website shows at 1280 px without scrolling
+
+
+def _fenced_code_lines(markdown: str) -> list[str]:
+    return [line for block in re.findall(r"```[^\n]*\n(.*?)```", markdown, re.S) for line in block.splitlines()]
+
+
+@pytest.mark.parametrize(
+    "path",
+    NOTEBOOKS + sorted((ROOT / "book").glob("*.md")),
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_code_in_the_prose_fits_the_column(path):
+    """Code blocks in markdown (exercise solutions, how-to pages) are not formatted by ruff: keep them to
+    88 columns too, as tests/test_site.py checks in the browser."""
+    if path.suffix == ".ipynb":
+        markdown = source(nbformat.read(path, as_version=4), "markdown")
+    else:
+        markdown = path.read_text()
+    long = [line for line in _fenced_code_lines(markdown) if len(line) > CODE_COLUMNS]
+    assert not long, f"{len(long)} code lines over {CODE_COLUMNS} columns in the prose: {long[:3]}"

@@ -1,7 +1,8 @@
 """The built website, opened in headless Chromium with every request outside the local server blocked.
 
 Needs the site in _build/html (scripts/test.sh builds it first) and Debian's Chromium
-(/usr/bin/chromium, or $CHROMIUM). Without them the tests are skipped with a message saying so.
+(/usr/bin/chromium, or $CHROMIUM). Without them the tests are skipped with a message saying so; where CI is
+set, they fail instead.
 Screenshots of the landing page and of the first page of each chapter go to _build/screenshots/.
 """
 
@@ -19,7 +20,7 @@ from urllib.parse import quote
 
 import pytest
 import yaml
-from book_toc import toc_files
+from book_toc import executed_notebook, figure_outputs, toc_files
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "_build" / "html"
@@ -44,16 +45,26 @@ NOTEBOOK_PAGES = [p for p in PAGES if (ROOT / f"{p}.ipynb").exists()]
 def _skip_reason() -> str | None:
     if CHROMIUM is None:
         return "no Chromium: install Debian's `chromium` package (apt-get install chromium) to run the browser tests"
-    if not (SITE / "index.html").exists():
-        return "no built site in _build/html: run `bash scripts/build-book.sh` first"
     try:
         import playwright  # noqa: F401
     except ImportError:
         return "the playwright Python package is missing: pip install -r requirements-dev.txt"
+    if not (SITE / "index.html").exists():
+        return "no built site in _build/html: run `bash scripts/build-book.sh` first"
     return None
 
 
-pytestmark = pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")
+# Where CI is set (CI machines set it; .ci/run exports it), what would skip these tests fails them instead
+# (no Chromium, no playwright, no built site), so that a green CI run has run them.
+_ON_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+_SKIP = _skip_reason()
+pytestmark = pytest.mark.skipif(_SKIP is not None and not _ON_CI, reason=_SKIP or "")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _browser_required_on_ci():
+    if _SKIP is not None and _ON_CI:
+        pytest.fail(f"CI is set, so the browser tests must run, but: {_SKIP}", pytrace=False)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -155,15 +166,46 @@ def test_maths_is_rendered(visits, page):
 
 
 @pytest.mark.parametrize("page", NOTEBOOK_PAGES)
-def test_figures_are_present_and_loaded(visits, page):
+def test_every_figure_the_notebook_drew_is_on_its_page(visits, page):
+    """The images in the page's cell outputs (not the header's logos, not images a widget draws) are the
+    figures the build's execution of the notebook produced: as many, at least one, each loaded, each
+    with alternative text (from the figure's titles) rather than a file name."""
+    executed = executed_notebook(page)
+    assert executed.exists(), f"{executed} is missing: the book build did not execute {page}"
+    drawn = len(figure_outputs(json.loads(executed.read_text())))
     v = visits(page)
     images = v.page.evaluate(
-        "() => [...document.querySelectorAll('main img')]"
-        ".map(i => [i.getAttribute('src'), i.complete && i.naturalWidth])"
+        """() => [...document.querySelectorAll('main .cell_output img')]
+              .filter(i => !i.closest('.jupyter-widgets, .lm-Widget'))
+              .map(i => ({src: i.getAttribute('src'), width: i.complete && i.naturalWidth, alt: i.alt}))"""
     )
-    assert images, f"{page} has no figures"
-    broken = [src for src, width in images if not width]
+    assert drawn >= 1, f"the executed {page} holds no figure: were its figures drawn (MPLBACKEND)?"
+    assert len(images) == drawn, f"{page}: the notebook drew {drawn} figures, the page shows {len(images)}"
+    broken = [i["src"] for i in images if not i["width"]]
     assert not broken, f"figures that did not load on {page}: {broken}"
+    undescribed = [i["src"] for i in images if not i["alt"].strip() or i["alt"].endswith((".png", ".jpg"))]
+    assert not undescribed, f"figures on {page} with no alternative text: {undescribed}"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_code_block_scrolls_sideways_at_1280_px(visits, page):
+    """At 1280 x 900 every code block fits the column, those in closed exercise solutions included."""
+    v = visits(page)
+    assert v.page.viewport_size == {"width": 1280, "height": 900}
+    cut = v.page.evaluate(
+        """() => {
+            const closed = [...document.querySelectorAll('main details:not([open])')];
+            closed.forEach(d => d.open = true);
+            const blocks = [...document.querySelectorAll('main pre')].filter(p => p.closest('div.highlight'));
+            const cut = blocks.filter(p => p.scrollWidth > p.clientWidth + 1)
+                .map(p => p.innerText.split('\\n').reduce((a, b) => (b.length > a.length ? b : a), ''));
+            closed.forEach(d => d.open = false);
+            return {count: blocks.length, cut};
+        }"""
+    )
+    assert not cut["cut"], f"{page}: {len(cut['cut'])} code blocks scroll sideways; longest lines: {cut['cut'][:5]}"
+    if page in NOTEBOOK_PAGES:
+        assert cut["count"] > 0, f"{page}: no code blocks found (has the page's markup changed?)"
 
 
 @pytest.mark.parametrize("page", NOTEBOOK_PAGES)

@@ -148,6 +148,6 @@ def setup(seed: int = 0, device: str | None = None) -> torch.device:
     use_crisp_inline_figures()  # in Jupyter: sharp figures with alt text
     seed_everything(seed)
     dev = get_device(device)
-    hint = "set DLCV_MODE=full for the full run" if mode == "quick" else "set DLCV_MODE=quick for a fast run"
-    print(f"Mode: {mode} ({hint}) | device: {dev} | torch {torch.__version__} | seed {seed}")
+    hint = "DLCV_MODE=full for the full run" if mode == "quick" else "DLCV_MODE=quick for a fast run"
+    print(f"Mode: {mode} | device: {dev} | seed {seed} | torch {torch.__version__}\n({hint})")
     return dev
