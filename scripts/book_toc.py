@@ -38,9 +38,24 @@ def toc_notebooks(root: Path = ROOT) -> list[Path]:
 HIDDEN_OUTPUT_TAGS = {"remove-cell", "remove-output", "remove_cell", "remove_output"}
 
 
-def executed_notebook(page: str, root: Path = ROOT) -> Path:
-    """The executed copy of notebook ``page`` (a ``_toc.yml`` entry) that the book build wrote."""
-    return Path(root) / "_build" / "jupyter_execute" / f"{page}.ipynb"
+def executed_notebook(page: str, root: Path = ROOT):
+    """The notebook ``page`` (a ``_toc.yml`` entry) with the outputs of the book build's execution of it,
+    from the build's execution cache (``_build/.jupyter_cache``, what the website is rendered from), or
+    ``None`` when the cache holds no execution of the notebook as it is now (not built yet, or edited
+    since). (``_build/jupyter_execute/`` is no substitute: myst-nb writes the notebook there without its
+    outputs when they come from the cache.)"""
+    import nbformat
+    from jupyter_cache import get_cache
+
+    cache_dir = Path(root) / "_build" / ".jupyter_cache"
+    if not (cache_dir / "global.db").exists():
+        return None
+    notebook = nbformat.read(Path(root) / f"{page}.ipynb", as_version=4)
+    try:
+        _, merged = get_cache(cache_dir).merge_match_into_notebook(notebook)
+    except KeyError:  # no execution of this code in the cache
+        return None
+    return merged
 
 
 def figure_outputs(nb) -> list[dict]:

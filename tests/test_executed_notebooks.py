@@ -1,4 +1,4 @@
-"""The notebooks as the book build executed them (``_build/jupyter_execute/``): one execution per test run.
+"""The notebooks as the book build executed them (its cache, ``_build/.jupyter_cache``): one execution per test run.
 
 ``scripts/test.sh`` builds the book first; the build executes every notebook once in quick mode and
 fails on a cell that raises (``allow_errors: false``) or writes to stderr (``stderr_output: error``).
@@ -30,13 +30,16 @@ PAGES = [str(p.relative_to(ROOT).with_suffix("")) for p in SOURCES]
 @pytest.fixture(params=PAGES)
 def executed(request):
     page = request.param
-    path = executed_notebook(page)
-    if not path.exists():
-        message = f"{path.relative_to(ROOT)} is missing: build the book first (bash scripts/build-book.sh)"
+    run = executed_notebook(page)
+    if run is None:
+        message = (
+            f"the book build's cache holds no execution of {page} as it is now: "
+            "build the book first (bash scripts/build-book.sh)"
+        )
         if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
             pytest.fail(message)
         pytest.skip(message)
-    return page, nbformat.read(ROOT / f"{page}.ipynb", as_version=4), nbformat.read(path, as_version=4)
+    return page, nbformat.read(ROOT / f"{page}.ipynb", as_version=4), run
 
 
 def _code(nb) -> list[str]:

@@ -163,6 +163,22 @@ def test_maths_is_rendered(visits, page):
     )
     raw = re.findall(r"\$[^$\n]{1,80}\$|\\\(|\\\[", text)
     assert not raw, f"raw TeX left in the text of {page}: {raw[:5]}"
+    # a page whose source has maths must show typeset maths (not pass because no `.math` element was found)
+    if _has_maths(page):
+        typeset = v.page.locator("main mjx-container").count()
+        assert typeset > 0, f"{page} has maths in its source but none is typeset on the page"
+
+
+def _has_maths(page: str) -> bool:
+    path = ROOT / f"{page}.ipynb"
+    if path.exists():
+        text = "\n".join(
+            "".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown"
+        )
+    else:
+        text = (ROOT / f"{page}.md").read_text()
+    text = re.sub(r"```.*?```|`[^`\n]*`", "", text, flags=re.S)  # code is not maths
+    return bool(re.search(r"\$[^$\n]+\$", text))
 
 
 @pytest.mark.parametrize("page", NOTEBOOK_PAGES)
@@ -171,8 +187,8 @@ def test_every_figure_the_notebook_drew_is_on_its_page(visits, page):
     figures the build's execution of the notebook produced: as many, at least one, each loaded, each
     with alternative text (from the figure's titles) rather than a file name."""
     executed = executed_notebook(page)
-    assert executed.exists(), f"{executed} is missing: the book build did not execute {page}"
-    drawn = len(figure_outputs(json.loads(executed.read_text())))
+    assert executed is not None, f"the book build's cache holds no execution of {page} as it is now"
+    drawn = len(figure_outputs(executed))
     v = visits(page)
     images = v.page.evaluate(
         """() => [...document.querySelectorAll('main .cell_output img')]
@@ -338,3 +354,15 @@ def test_screenshots(server, browser):
             assert out.stat().st_size > 10_000
         finally:
             v.close()
+
+
+def test_favicon_and_licences_in_the_page_template(visits):
+    """Browsers ask for a favicon on the first page load (a 404 before the site had one), and every page's
+    footer names the licences of the code and of the text."""
+    v = visits(PAGES[0])
+    href = v.page.evaluate("() => { const l = document.querySelector('link[rel~=icon]'); return l && l.href; }")
+    assert href, "no <link rel=icon> in the page"
+    response = v.page.request.get(href)
+    assert response.status == 200 and response.body(), f"the favicon {href} did not load ({response.status})"
+    footer = v.page.inner_text("footer.bd-footer-content")
+    assert "MIT" in footer and "CC BY-SA 4.0" in footer, f"the footer does not state the licences: {footer!r}"
