@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Create ./.venv and install everything the book needs (idempotent: reinstalls only when
-# requirements*.txt or pyproject.toml change). Sourced by the other scripts.
+# Create ./.venv and install everything the book needs at the versions of constraints.txt (idempotent:
+# reinstalls only when requirements*.txt, pyproject.toml or constraints.txt change). Sourced by the other
+# scripts.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PYTHON=${PYTHON:-python3}
