@@ -9,10 +9,13 @@ unset DLCV_MODE  # the website shows quick mode
 # The execution cache is keyed on each notebook's code only: when utils or the installed packages
 # change, every notebook must run again, or the site (and the tests that read the executions) would
 # show results of code that is no longer there.
-inputs=$(cat utils/*.py pyproject.toml requirements*.txt $(ls constraints*.txt 2>/dev/null) | sha256sum | cut -c1-16)
+# (DLCV_DEVICE too: it decides what the notebooks print.) The pages' doctrees go with the cache, or Sphinx,
+# seeing no changed source, would read (and so execute) nothing.
+inputs=$( (cat utils/*.py pyproject.toml requirements*.txt constraints.txt; echo "device=${DLCV_DEVICE:-}") |
+  sha256sum | cut -c1-16)
 if [ ! -f "_build/.jupyter_cache/.inputs-$inputs" ]; then
   if [ -d _build/.jupyter_cache ]; then echo "==> utils or the requirements changed: executing every notebook again"; fi
-  rm -rf _build/.jupyter_cache _build/jupyter_execute
+  rm -rf _build/.jupyter_cache _build/jupyter_execute _build/.doctrees
   mkdir -p _build/.jupyter_cache
   touch "_build/.jupyter_cache/.inputs-$inputs"
 fi

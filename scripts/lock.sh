@@ -12,7 +12,7 @@
 #   2. `bash scripts/lock.sh`, then `bash scripts/test.sh`, and commit constraints.txt with the change.
 # Local version labels (torch 2.x.y+cpu, +cu121) are dropped, so that one file pins both the CPU-only build
 # (CI, Binder) and the CUDA build (the GPU workflow): `torch==2.x.y` admits either. The book's own package
-# (editable) and pip are left out. Lock with Python 3.11, the version CI, the website build and Binder use: the pins
+# (editable) is left out; pip is pinned too (setup-env.sh installs that version first). Lock with Python 3.11, the version CI, the website build and Binder use: the pins
 # (numpy, pandas, scipy, ...) must install there.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -23,7 +23,7 @@ PY=${PY:-.venv/bin/python}
   echo "# The dependencies are declared in pyproject.toml."
   "$PY" -m pip freeze --all --exclude-editable --disable-pip-version-check |
     grep -E '^[A-Za-z0-9._-]+==' |
-    grep -viE '^(dlcv-book-utils|pip)==' |
+    grep -viE '^dlcv-book-utils==' |
     sed -E 's/\+[A-Za-z0-9.]+$//' |
     LC_ALL=C sort -t= -k1,1f
 } >constraints.txt.new

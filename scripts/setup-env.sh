@@ -19,7 +19,7 @@ fi
 stamp=".venv/.installed-$(cat requirements.txt requirements-dev.txt pyproject.toml constraints.txt | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "==> installing requirements into .venv (first time: several minutes)"
-  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -c constraints.txt pip  # the pinned pip, then everything else
   # requirements-dev.txt is the book's utils (editable) with the `lab` and `dev` extras of pyproject.toml;
   # constraints.txt pins every version. A torch already installed at the pinned version is kept whatever its
   # build: CI first installs the CPU-only build from PyTorch's own index (.github/workflows), and pip leaves it.

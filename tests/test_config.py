@@ -71,3 +71,24 @@ def test_data_dir_respects_env(monkeypatch, tmp_path):
     monkeypatch.setenv("DLCV_DATA", str(tmp_path / "d"))
     assert config.data_dir() == tmp_path / "d"
     assert (tmp_path / "d").is_dir()
+
+
+def test_setup_turns_tf32_off():
+    """On GPUs PyTorch computes float32 convolutions in TF32 by default; setup() asks for full float32."""
+    if hasattr(torch.backends, "fp32_precision"):
+        conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
+        before = conv.fp32_precision, matmul.fp32_precision
+        try:
+            conv.fp32_precision = matmul.fp32_precision = "tf32"
+            utils.setup(seed=0, device="cpu")
+            assert (conv.fp32_precision, matmul.fp32_precision) == ("ieee", "ieee")
+        finally:
+            conv.fp32_precision, matmul.fp32_precision = before
+    else:
+        before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+        try:
+            torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+            utils.setup(seed=0, device="cpu")
+            assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+        finally:
+            torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before

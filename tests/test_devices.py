@@ -130,12 +130,14 @@ def test_architecture_helpers_move_a_given_input_to_the_model():
 
 
 def test_compare_models_feeds_each_model_on_its_own_device():
-    reference = small_cnn().to(META)
+    # our model on the "accelerator", the reference on the CPU: each must get the batch on its own device
+    reference = small_cnn()
     model = small_cnn().to(META)
-    seen = probe(reference, stop=True)  # outputs on meta hold no numbers to compare
+    seen_by_model = probe(model)
+    seen_by_reference = probe(reference, stop=True)  # outputs on meta hold no numbers to compare
     with pytest.raises(Reached):
         utils.compare_models(model, reference, torch.randn(2, 3, 8, 8))
-    assert seen == [META]
+    assert seen_by_model == [META] and seen_by_reference == [CPU]
 
 
 def test_measure_latency_moves_a_given_input_to_the_model():

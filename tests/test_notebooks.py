@@ -97,3 +97,20 @@ def test_code_in_the_prose_fits_the_column(path):
         markdown = path.read_text()
     long = [line for line in _fenced_code_lines(markdown) if len(line) > CODE_COLUMNS]
     assert not long, f"{len(long)} code lines over {CODE_COLUMNS} columns in the prose: {long[:3]}"
+
+
+def test_the_tagged_release_holds_the_utils_of_this_commit():
+    """The Colab cells install `utils` from the tag v<version>: once that tag exists, `utils` and the
+    package metadata must not differ from it, or a notebook opened on Colab runs against other code.
+    Changing them means a new version, new Colab cells (the test above) and a new tag."""
+    import subprocess
+
+    tag = f"v{VERSION}"
+    git = ["git", "-C", str(ROOT)]
+    found = subprocess.run([*git, "rev-parse", "-q", "--verify", f"refs/tags/{tag}"], capture_output=True)
+    if found.returncode != 0:
+        pytest.skip(f"no git tag {tag} here: tag the release that the Colab cells install (README, Publishing)")
+    changed = subprocess.run(
+        [*git, "diff", "--name-only", tag, "--", "utils", "pyproject.toml"], capture_output=True, text=True
+    ).stdout.split()
+    assert not changed, f"{changed} differ from the release {tag} the Colab cells install: bump the version"

@@ -54,3 +54,56 @@ def test_histories():
         utils.plot_histories({"c": utils.History(train_loss=[1.0], train_acc=[0.5])})
     with pytest.raises(ValueError, match="empty"):
         utils.History().plot()
+
+
+def test_describe_figure_from_titles_and_labels():
+    import matplotlib.pyplot as plt
+
+    fig, (a, b, c) = plt.subplots(1, 3)
+    fig.suptitle("Training\ncurves of $x$")
+    a.set_title("loss")
+    b.plot([0, 1], [1, 0])
+    b.set(xlabel="epoch", ylabel="accuracy")
+    c.imshow(np.zeros((2, 2)))  # an untitled image adds nothing
+    c.set_ylabel("image")
+    assert utils.plotting.describe_figure(fig) == "Training curves of x. panels: loss; accuracy against epoch"
+    plt.close(fig)
+
+
+def test_describe_figure_is_empty_without_text_and_rejects_non_figures():
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2)
+    for ax in axes.flat:
+        ax.imshow(np.zeros((2, 2)))
+        ax.set_ylabel("row")  # a label on an image, no title: not a description
+    assert utils.plotting.describe_figure(fig) == ""
+    plt.close(fig)
+    with pytest.raises(ValueError, match="matplotlib Figure"):
+        utils.plotting.describe_figure("not a figure")
+
+
+def test_crisp_inline_figures_carry_alt_text(monkeypatch):
+    """In an IPython shell, a figure displays as a pixel-doubled PNG with the description as alt text."""
+    import base64
+    import struct
+
+    import IPython
+    import matplotlib.pyplot as plt
+    from IPython.core.interactiveshell import InteractiveShell
+
+    assert utils.plotting.use_crisp_inline_figures() is False  # plain Python: nothing to configure
+    shell = InteractiveShell.instance()
+    monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+    try:
+        assert utils.plotting.use_crisp_inline_figures() is True
+        fig, ax = plt.subplots(figsize=(2, 1), dpi=50)
+        ax.set_title("a title")
+        data, metadata = shell.display_formatter.format(fig)
+        png = metadata["image/png"]
+        assert png["alt"] == "a title"
+        width, height = struct.unpack(">II", base64.b64decode(data["image/png"])[16:24])
+        assert abs(width - 2 * png["width"]) <= 1 and abs(height - 2 * png["height"]) <= 1
+        plt.close(fig)
+    finally:
+        InteractiveShell.clear_instance()

@@ -226,10 +226,20 @@ def test_no_code_block_scrolls_sideways_at_1280_px(visits, page):
 
 @pytest.mark.parametrize("page", NOTEBOOK_PAGES)
 def test_widgets_are_drawn(visits, page):
+    """Every widget the executed notebook displayed (progress bars, explorers) is on the page and drawn."""
+    executed = executed_notebook(page)
+    assert executed is not None, f"the book build's cache holds no execution of {page} as it is now"
+    displayed = sum(
+        "application/vnd.jupyter.widget-view+json" in out.get("data", {})
+        for cell in executed.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
+    )
     v = visits(page)
     views = v.page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count()
+    assert views == displayed, f"{page}: the notebook displayed {displayed} widgets, the page holds {views}"
     if views == 0:
-        pytest.skip(f"{page} has no widgets")
+        pytest.skip(f"{page} displays no widgets")
     v.page.wait_for_function(
         "n => document.querySelectorAll('.jupyter-widgets.widget-inline-hbox, .jupyter-widgets.widget-box,"
         " .widget-hprogress, .widget-slider, .jupyter-widgets.widget-output, .widget-dropdown').length > 0",

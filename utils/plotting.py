@@ -129,9 +129,10 @@ def describe_figure(fig) -> str:
     """A one-line text description of a matplotlib figure, from its titles and axis labels.
 
     It is the alternative text of the figure on the website (screen readers read it; it shows where
-    the image cannot load): the figure's suptitle, then the titles of its panels (the first eight),
-    or, for a single untitled panel, what it plots against what. Returns ``""`` when the figure has
-    no text to describe it by, so that a test can ask for a title.
+    the image cannot load): the figure's suptitle, then one entry per panel (the first eight): the
+    panel's title or, for an untitled plot with both axes labelled, "<y label> against <x label>".
+    Images without a title and colour bars add nothing. Returns ``""`` when nothing describes the
+    figure, so that a test can ask for a title.
     """
     from matplotlib.figure import Figure
 
@@ -141,24 +142,18 @@ def describe_figure(fig) -> str:
     suptitle = getattr(fig, "_suptitle", None)
     if suptitle is not None and suptitle.get_text().strip():
         parts.append(suptitle.get_text().strip())
-    axes = [
-        ax
-        for ax in fig.axes
-        if ax.get_visible() and not hasattr(ax, "_colorbar") and (ax.axison or ax.get_title() or ax.get_images())
-    ]
-    titles = []
-    for ax in axes:
-        for loc in ("center", "left", "right"):
-            t = ax.get_title(loc=loc).strip()
-            if t and t not in titles:
-                titles.append(t)
-    if titles:
-        shown = "; ".join(titles[:8]) + (f"; and {len(titles) - 8} more" if len(titles) > 8 else "")
-        parts.append(f"{len(axes)} panels: {shown}" if len(axes) > 1 else shown)
-    elif axes:
-        xlabel, ylabel = axes[0].get_xlabel().strip(), axes[0].get_ylabel().strip()
-        if xlabel or ylabel:
-            parts.append(f"{ylabel or 'values'} against {xlabel or 'index'}")
+    panels = [ax for ax in fig.axes if ax.get_visible() and not hasattr(ax, "_colorbar")]
+    entries = []
+    for ax in panels:
+        title = " ".join(t for loc in ("left", "center", "right") if (t := ax.get_title(loc=loc).strip()))
+        xlabel, ylabel = ax.get_xlabel().strip(), ax.get_ylabel().strip()
+        if not title and ax.axison and not ax.get_images() and xlabel and ylabel:
+            title = f"{ylabel} against {xlabel}"
+        if title and title not in entries:
+            entries.append(title)
+    if entries:
+        shown = "; ".join(entries[:8]) + (f"; and {len(entries) - 8} more" if len(entries) > 8 else "")
+        parts.append(f"panels: {shown}" if len(entries) > 1 else shown)
     text = ". ".join(parts).replace("\n", " ").replace("$", "")
     return " ".join(text.split())
 
