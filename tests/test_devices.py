@@ -129,6 +129,7 @@ def test_architecture_helpers_move_a_given_input_to_the_model():
     assert seen == [META, META]
 
 
+@pytest.mark.filterwarnings("ignore:.*copying from a non-meta parameter:UserWarning")  # meta holds no values
 def test_compare_models_feeds_each_model_on_its_own_device():
     # our model on the "accelerator", the reference on the CPU: each must get the batch on its own device
     reference = small_cnn()
