@@ -6,7 +6,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from utils.architecture import calibrate, output_spread, weight_layer_depth
+from utils.architecture import calibrate, output_spread, prove_identical, weight_layer_depth
 
 
 class TwoBranches(nn.Module):
@@ -203,3 +203,77 @@ def test_eval_mode_reproduces_the_calibration_pass_on_its_batch():
     with torch.no_grad():
         batch_out = model(x)
     assert torch.allclose(eval_out, batch_out, atol=1e-4)
+
+
+def small_net(width=8, rename=False):
+    net = nn.Sequential(
+        nn.Conv2d(3, width, 3, padding=1),
+        nn.BatchNorm2d(width),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(width, 5),
+    )
+    if rename:  # same computation, other names: not loadable
+        net = nn.Sequential(*[nn.Sequential(m) for m in net])
+    return net
+
+
+def test_prove_identical_gives_the_row_and_checks_documented_numbers():
+    torch.manual_seed(0)
+    batch = torch.randn(4, 3, 16, 16)
+    row = prove_identical(small_net, small_net(), batch, params=8 * 27 + 8 + 16 + 45, layers=2)
+    assert row["parameters"] == 285 and row["layers with weights"] == 2
+    # 224 x 224 x 8 x 27 for the convolution, 8 x 5 for the linear layer
+    assert row["GMACs"] == round((224 * 224 * 8 * 27 + 40) / 1e9, 3)
+    assert row["max |difference|"] <= 1e-4 and row["output spread"] > 0.1
+    with pytest.raises(AssertionError, match="parameters: measured 285, documented 286"):
+        prove_identical(small_net, small_net(), batch, params=286)
+    with pytest.raises(AssertionError, match="layers with weights"):
+        prove_identical(small_net, small_net, batch, layers=3)
+
+
+def test_prove_identical_refuses_another_network():
+    batch = torch.randn(4, 3, 16, 16)
+    with pytest.raises(ValueError, match="names or shapes differ"):
+        prove_identical(lambda: small_net(rename=True), small_net(), batch)
+    with pytest.raises(ValueError, match="names or shapes differ"):
+        prove_identical(lambda: small_net(width=9), small_net(), batch)
+
+    class Doubled(nn.Module):  # same parameters, different computation
+        def __init__(self):
+            super().__init__()
+            self.net = small_net()
+
+        def forward(self, x):
+            return 2 * self.net(x)
+
+    class Wrapped(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = small_net()
+
+        def forward(self, x):
+            return self.net(x)
+
+    with pytest.raises(AssertionError):
+        prove_identical(Doubled, Wrapped(), batch)
+
+
+def test_prove_identical_bad_input():
+    with pytest.raises(TypeError, match="function that returns"):
+        prove_identical(small_net(), small_net(), torch.randn(4, 3, 8, 8))
+    with pytest.raises(ValueError, match="at least 2 inputs"):
+        prove_identical(small_net, small_net(), torch.randn(1, 3, 8, 8))
+
+    class WithTemporary(nn.Module):  # a non-persistent buffer is not in the state dict
+        def __init__(self):
+            super().__init__()
+            self.net = small_net()
+            self.register_buffer("scale", torch.ones(1), persistent=False)
+
+        def forward(self, x):
+            return self.net(x) * self.scale
+
+    with pytest.raises(ValueError, match="stayed on the meta device"):
+        prove_identical(WithTemporary, WithTemporary(), torch.randn(4, 3, 8, 8))

@@ -4,11 +4,12 @@ Only code that several chapters need lives here; the networks a chapter teaches 
 that chapter's notebook.
 
 Submodules: ``architecture`` (layer depth, calibration for identity proofs), ``benchmark`` (latency),
-``cells`` (synthetic touching cells, border weights), ``models`` (networks reused after the notebook that
-teaches them), ``segmentation`` (U-Net, IoU, weighted loss), ``widgets`` (explorers that also run headless).
+``cells`` (synthetic touching cells, border weights), ``diagrams`` (architecture diagrams drawn from code,
+with the sizes they state), ``models`` (networks reused after the notebook that teaches them),
+``segmentation`` (U-Net, IoU, weighted loss), ``widgets`` (explorers that also run headless).
 """
 
-from . import architecture, benchmark, cells, models, segmentation, widgets
+from . import architecture, benchmark, cells, diagrams, models, segmentation, widgets
 from .config import (
     DEVICE_ENV,
     MODE_ENV,
@@ -39,6 +40,7 @@ __all__ = [
     "architecture",
     "benchmark",
     "cells",
+    "diagrams",
     "models",
     "segmentation",
     "widgets",

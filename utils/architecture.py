@@ -17,12 +17,22 @@ every path, including those made by functional operations (``torch.cat``, ``+``)
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from .stats import _check_model, _example_input, _first_tensor, eval_mode, output_spread_of
+from .stats import (
+    _check_model,
+    _example_input,
+    _first_tensor,
+    assert_same_model,
+    count_macs,
+    count_params,
+    eval_mode,
+    output_spread_of,
+)
 
 # autograd nodes of the operations that apply a weight tensor: convolutions (all kinds) and linear layers
 _WEIGHT_OPS = ("Convolution", "Addmm", "Mm", "Linear")
@@ -176,3 +186,80 @@ def output_spread(
     with eval_mode(model), torch.no_grad():
         y = _first_tensor(model(x))
     return output_spread_of(y)
+
+
+def prove_identical(
+    build,
+    reference,
+    batch: torch.Tensor,
+    *,
+    params: int | None = None,
+    gmacs: float | None = None,
+    macs_input: Sequence[int] = (1, 3, 224, 224),
+    layers: int | None = None,
+    atol: float = 1e-4,
+) -> dict:
+    """Prove that the network ``build()`` makes is ``reference``, and check its documented numbers.
+
+    The whole proof of chapter 2, in one call per network:
+
+    1. ``reference`` (a module, or a function that makes one, e.g. ``torchvision.models.resnet50``) is
+       :func:`calibrate`\\ d on ``batch``, so that its outputs depend on the input.
+    2. ``build()`` runs on the ``meta`` device: the network's structure without memory or random
+       initialisation. The reference's tensors are then loaded into it *strictly* with ``assign=True``
+       (every name and shape must match; the tensors are borrowed, not copied, so a 138-million-parameter
+       VGG does not need twice its memory).
+    3. :func:`utils.assert_same_model` runs both on ``batch`` and raises ``AssertionError`` when the outputs
+       differ by more than ``atol`` or when the comparison is INCONCLUSIVE (the reference's outputs vary
+       less than 1000 × ``atol`` across the batch).
+    4. The parameter count, the multiply-adds for one input of shape ``macs_input`` (counted on a second
+       ``meta`` copy: shapes only, no arithmetic) and the layers with weights (:func:`weight_layer_depth`)
+       are measured; ``params``, ``gmacs`` (giga multiply-adds, compared rounded to 3 decimals, as
+       torchvision documents them) and ``layers``, when given, must equal them.
+
+    Returns one row for a table: ``parameters``, ``GMACs``, ``layers with weights``, ``max |difference|``
+    and ``output spread``. Both networks are released before returning.
+    """
+    if not callable(build) or isinstance(build, nn.Module):
+        raise TypeError("build must be a function that returns a new network (e.g. lambda: resnet(50))")
+    if not isinstance(batch, torch.Tensor) or batch.dim() < 2 or batch.shape[0] < 2:
+        raise ValueError("batch must be a tensor holding at least 2 inputs, e.g. torch.randn(4, 3, 64, 64)")
+    ref = reference if isinstance(reference, nn.Module) else reference()
+    _check_model(ref)
+    calibrate(ref, batch)
+    with torch.device("meta"):
+        ours = build()
+    _check_model(ours)
+    try:
+        ours.load_state_dict(ref.state_dict(), strict=True, assign=True)
+    except RuntimeError as err:
+        raise ValueError(
+            "the network's parameter names or shapes differ from the reference's, so it is not the same "
+            f"network (rename layers to the reference's names):\n{err}"
+        ) from err
+    left = [name for name, t in [*ours.named_parameters(), *ours.named_buffers()] if t.is_meta]
+    if left:
+        raise ValueError(
+            f"tensors the reference's state dict does not hold stayed on the meta device: {left[:5]}; "
+            "register them as persistent buffers or build the network outside the meta device"
+        )
+    result = assert_same_model(ours, ref, batch, atol=atol)
+    row = {
+        "parameters": count_params(ours),
+        "GMACs": None,
+        "layers with weights": weight_layer_depth(ours, batch[:1]),
+        "max |difference|": result.max_abs_diff,
+        "output spread": round(result.spread, 3),
+    }
+    del ours, ref
+    gc.collect()
+    with torch.device("meta"):
+        row["GMACs"] = round(count_macs(build(), tuple(macs_input)) / 1e9, 3)
+    expected = {"parameters": params, "GMACs": gmacs, "layers with weights": layers}
+    wrong = {k: (row[k], v) for k, v in expected.items() if v is not None and row[k] != v}
+    if wrong:
+        raise AssertionError(
+            "the network is the reference, but its numbers differ from the documented ones: "
+            + "; ".join(f"{k}: measured {got}, documented {want}" for k, (got, want) in wrong.items())
+        )
+    return row

@@ -1,0 +1,459 @@
+"""utils.diagrams: the numbers each diagram states, checked against real layers, and its style."""
+
+import itertools
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from matplotlib.colors import to_rgba
+from matplotlib.patches import FancyArrowPatch
+from torch import nn
+
+import utils
+from utils import diagrams
+from utils.plotting import describe_figure
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+CALLS = {
+    "inception naive": lambda: diagrams.inception_module(reduced=False),
+    "inception reduced": lambda: diagrams.inception_module(),
+    "inception 4e": lambda: diagrams.inception_module(in_channels=528, size=14, widths=(256, 160, 320, 32, 128, 128)),
+    "residual basic": lambda: diagrams.residual_block("basic"),
+    "residual bottleneck": lambda: diagrams.residual_block("bottleneck", channels=512),
+    "dense block": lambda: diagrams.dense_block(),
+    "dense block 6": lambda: diagrams.dense_block(layers=6),
+    "depthwise": lambda: diagrams.depthwise_separable(),
+    "depthwise 5x5": lambda: diagrams.depthwise_separable(512, 1024, kernel=5, size=7),
+    "inverted residual": lambda: diagrams.inverted_residual(),
+    "inverted residual stride 2": lambda: diagrams.inverted_residual(16, stride=2, out_channels=24),
+    "inverted residual t=1": lambda: diagrams.inverted_residual(32, expansion=1, out_channels=16),
+    "mbconv": lambda: diagrams.mbconv(),
+    "mbconv1 stride 2": lambda: diagrams.mbconv(32, expansion=1, kernel=3, stride=2, out_channels=16),
+    "compound": lambda: diagrams.compound_scaling(),
+    "compound phi 3": lambda: diagrams.compound_scaling(phi=3),
+    "fcn": lambda: diagrams.fcn(),
+    "fcn 512": lambda: diagrams.fcn(512),
+    "unet": lambda: diagrams.unet(),
+    "unet depth 2": lambda: diagrams.unet(188, depth=2, base_channels=16, out_classes=3),
+    "unet depth 5": lambda: diagrams.unet(636, depth=5),
+    "transposed": lambda: diagrams.transposed_conv(),
+    "transposed stride 2": lambda: diagrams.transposed_conv(stride=2),
+    "transposed padding": lambda: diagrams.transposed_conv([[1, -2], [0.5, 4]], np.ones((3, 3)), 2, 1),
+    "transposed 3x3": lambda: diagrams.transposed_conv(np.arange(9).reshape(3, 3), [[1, -1], [2, 0.5]], 1, 1),
+    "overlap tile": lambda: diagrams.overlap_tile(),
+    "overlap tile image": lambda: diagrams.overlap_tile(188, 100, image=np.arange(300 * 200.0).reshape(300, 200)),
+}
+
+
+@pytest.fixture
+def draw():
+    """Draws a diagram and closes its figure after the test."""
+    figures = []
+
+    def _draw(call):
+        fig, stated = call()
+        figures.append(fig)
+        return fig, stated
+
+    yield _draw
+    for fig in figures:
+        plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------------- style
+def _luminance(rgb):
+    c = np.asarray(rgb[:3], dtype=float)
+    c = np.where(c <= 0.03928, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+
+
+def _contrast(a, b):
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def _over_white(rgba):
+    r = np.asarray(to_rgba(rgba))
+    return r[:3] * r[3] + (1 - r[3])
+
+
+def _texts(fig):
+    texts = list(fig.texts) + [t for ax in fig.axes for t in ax.texts]
+    return [t for t in texts if t.get_visible() and t.get_text().strip()]
+
+
+def _filled_patches(ax):
+    """The patches with a visible fill (arrows are lines, not fills), in drawing order."""
+    patches = [
+        p
+        for p in ax.patches
+        if p.get_visible() and to_rgba(p.get_facecolor())[3] > 0 and not isinstance(p, FancyArrowPatch)
+    ]
+    return sorted(patches, key=lambda p: p.get_zorder())
+
+
+def _background(text, renderer, patches=None):
+    """The colour behind a text (its own box, the topmost filled patch under its centre, else white) and
+    that patch's extent, or ``None`` where the text lies over an image without a box of its own.
+    ``patches``: the axes' filled patches with their extents, if computed already."""
+    if text.get_bbox_patch() is not None:
+        return _over_white(text.get_bbox_patch().get_facecolor()), None
+    box = text.get_window_extent(renderer)
+    centre = ((box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2)
+    ax = text.axes
+    if ax is None:
+        return np.ones(3), None
+    if patches is None:
+        patches = [(p, p.get_window_extent(renderer)) for p in _filled_patches(ax)]
+    under = [(p, ext) for p, ext in patches if ext.contains(*centre) and p.contains_point(centre)]
+    if under:
+        return _over_white(under[-1][0].get_facecolor()), under[-1][1]
+    if any(im.get_window_extent(renderer).contains(*centre) for im in ax.get_images()):
+        return None, None
+    return np.ones(3), None
+
+
+def _line_points(ax):
+    """Points every 1 px along the arrows and lines of ``ax``, in display coordinates."""
+    paths = [p.get_transform().transform_path(p.get_path()) for p in ax.patches if isinstance(p, FancyArrowPatch)]
+    paths += [line.get_transform().transform_path(line.get_path()) for line in ax.lines]
+    points = []
+    for path in paths:
+        for poly in path.to_polygons(closed_only=False):
+            for a, b in zip(poly, poly[1:]):
+                n = max(2, int(np.hypot(*(b - a))) + 1)
+                points.append(a + np.linspace(0, 1, n)[:, None] * (b - a))
+    return np.concatenate(points) if points else np.empty((0, 2))
+
+
+def _inside(inner, outer, tol=1.0):
+    return (
+        inner.x0 >= outer.x0 - tol
+        and inner.y0 >= outer.y0 - tol
+        and inner.x1 <= outer.x1 + tol
+        and inner.y1 <= outer.y1 + tol
+    )
+
+
+def _overlap(a, b, tol=0.5):
+    return min(a.x1, b.x1) - max(a.x0, b.x0) > tol and min(a.y1, b.y1) - max(a.y0, b.y0) > tol
+
+
+@pytest.mark.parametrize("name", list(CALLS))
+def test_style(name, draw):
+    fig, stated = draw(CALLS[name])
+    assert isinstance(stated, dict) and stated
+    assert describe_figure(fig), "every diagram needs a title (the website's alt text)"
+    assert to_rgba(fig.get_facecolor()) == (1, 1, 1, 1), "opaque white background for the dark theme"
+    assert fig.get_figwidth() <= 8.0
+    assert all(not ax.axison for ax in fig.axes)
+    renderer = fig.canvas.get_renderer()
+    fig_box = fig.bbox
+    texts = _texts(fig)
+    extents = [t.get_window_extent(renderer) for t in texts]
+    lines = {ax: _line_points(ax) for ax in fig.axes}
+    patches = {ax: [(p, p.get_window_extent(renderer)) for p in _filled_patches(ax)] for ax in fig.axes}
+    for text, box in zip(texts, extents):
+        label = repr(text.get_text())
+        assert text.get_fontsize() >= 8, f"{label} is smaller than 8 pt"
+        assert _inside(box, fig_box), f"{label} is outside the figure"
+        background, patch_box = _background(text, renderer, patches.get(text.axes))
+        assert background is not None, f"{label} lies on an image without a box behind it"
+        ratio = _contrast(to_rgba(text.get_color()), background)
+        assert ratio >= 4.5, f"{label}: contrast {ratio:.2f} < 4.5"
+        if patch_box is not None:
+            assert _inside(box, patch_box), f"{label} overflows the box it sits in"
+        if text.axes is not None:
+            pts, shrunk = lines[text.axes], box.padded(-1.5)
+            crossing = (
+                (pts[:, 0] > shrunk.x0) & (pts[:, 0] < shrunk.x1) & (pts[:, 1] > shrunk.y0) & (pts[:, 1] < shrunk.y1)
+            )
+            assert not crossing.any(), f"an arrow or line runs through {label}"
+    for (t1, b1), (t2, b2) in itertools.combinations(zip(texts, extents), 2):
+        assert not _overlap(b1, b2), f"{t1.get_text()!r} overlaps {t2.get_text()!r}"
+
+
+def test_palette_text_contrast():
+    for kind, (fill, edge) in diagrams.PALETTE.items():
+        assert _contrast(to_rgba(diagrams.TEXT), to_rgba(fill)) >= 7, kind
+        assert _contrast(to_rgba(edge), to_rgba(fill)) >= 2, f"{kind}: the edge should show against its fill"
+
+
+def test_style_check_can_fail(draw):
+    """The style test's helpers catch a bad label: low contrast, an overflowing box, overlapping texts."""
+    fig, _ = draw(diagrams.residual_block)
+    ax = fig.axes[0]
+    light = ax.text(0.2, 0.2, "light grey text", color="#bbbbbb", fontsize=9)
+    renderer = fig.canvas.get_renderer()
+    assert _contrast(to_rgba(light.get_color()), _background(light, renderer)[0]) < 4.5
+    box = diagrams._box(ax, (1, 1), 0.3, 0.2, "far too long a label", "conv")
+    label = ax.texts[-1]
+    background, patch_box = _background(label, renderer)
+    assert patch_box is not None and not _inside(label.get_window_extent(renderer), patch_box)
+    assert box.w == 0.3
+    twin = ax.text(0.2, 0.2, "light grey text", fontsize=9)
+    assert _overlap(light.get_window_extent(renderer), twin.get_window_extent(renderer))
+
+
+# ------------------------------------------------------------------------------------------ chapter 2
+def _macs(module, shape):
+    """Multiply-adds counted by torch's FlopCounterMode, on the meta device (no arithmetic)."""
+    return utils.count_macs(module.to("meta"), shape)
+
+
+def test_inception_counts_against_layers(draw):
+    _, stated = draw(lambda: diagrams.inception_module())
+    assert stated["branches"] == [64, 128, 32, 32] and stated["concat"] == 256
+    c, s = 192, 28
+    branches = {
+        "1x1": nn.Conv2d(c, 64, 1, bias=False),
+        "3x3": nn.Sequential(nn.Conv2d(c, 96, 1, bias=False), nn.Conv2d(96, 128, 3, padding=1, bias=False)),
+        "5x5": nn.Sequential(nn.Conv2d(c, 16, 1, bias=False), nn.Conv2d(16, 32, 5, padding=2, bias=False)),
+        "pool": nn.Sequential(nn.MaxPool2d(3, 1, 1), nn.Conv2d(c, 32, 1, bias=False)),
+    }
+    x = torch.empty(1, c, s, s, device="meta")
+    assert sum(m.to("meta")(x).shape[1] for m in branches.values()) == 256
+    for name, module in branches.items():
+        assert stated["macs"][name] == _macs(module, (1, c, s, s)), name
+    _, naive = draw(lambda: diagrams.inception_module(reduced=False))
+    assert naive["concat"] == 64 + 128 + 32 + 192
+    assert naive["macs"]["3x3"] == _macs(nn.Conv2d(c, 128, 3, padding=1, bias=False), (1, c, s, s))
+    assert naive["total_macs"] > 2 * stated["total_macs"]
+
+
+def test_residual_blocks_against_torchvision(draw):
+    from torchvision.models import resnet18, resnet50
+
+    with torch.device("meta"):
+        basic, bottleneck = resnet18().layer1[0], resnet50().layer1[1]
+    for block, args in ((basic, ("basic", 64)), (bottleneck, ("bottleneck", 64, 4))):
+        _, stated = draw(lambda args=args: diagrams.residual_block(*args))
+        convs = [m for m in block.modules() if isinstance(m, nn.Conv2d)]
+        assert stated["conv_channels"] == [(m.in_channels, m.out_channels) for m in convs]
+        assert stated["kernels"] == [m.kernel_size[0] for m in convs]
+    assert stated["in_channels"] == stated["out_channels"] == 256
+
+
+def test_dense_block_channels(draw):
+    c0, k, n, bn = 64, 32, 6, 4
+    _, stated = draw(lambda: diagrams.dense_block(c0, k, n, bn))
+    x = torch.empty(1, c0, 8, 8, device="meta")
+    seen = [x.shape[1]]
+    for _ in range(n):
+        in_ch = x.shape[1]
+        layer = nn.Sequential(nn.Conv2d(in_ch, bn * k, 1), nn.Conv2d(bn * k, k, 3, padding=1)).to("meta")
+        x = torch.cat([x, layer(x)], dim=1)
+        seen.append(x.shape[1])
+    assert stated["channels"] == seen and stated["block_out"] == 256  # DenseNet-121's first block
+    transition = nn.Sequential(nn.Conv2d(256, int(0.5 * 256), 1), nn.AvgPool2d(2)).to("meta")
+    assert stated["transition_out"] == transition(x).shape[1] == 128
+    assert stated["bottleneck"] == 128
+
+
+def test_depthwise_separable_costs(draw):
+    m, n, k, s = 32, 64, 3, 56
+    _, stated = draw(lambda: diagrams.depthwise_separable(m, n, k, s))
+    standard = nn.Conv2d(m, n, k, padding=1, bias=False)
+    depthwise = nn.Conv2d(m, m, k, padding=1, groups=m, bias=False)
+    pointwise = nn.Conv2d(m, n, 1, bias=False)
+    assert stated["standard_params"] == sum(p.numel() for p in standard.parameters())
+    assert stated["depthwise_params"] == sum(p.numel() for p in depthwise.parameters())
+    assert stated["pointwise_params"] == sum(p.numel() for p in pointwise.parameters())
+    assert stated["standard_macs"] == _macs(standard, (1, m, s, s))
+    assert stated["separable_macs"] == _macs(nn.Sequential(depthwise, pointwise), (1, m, s, s))
+    assert stated["ratio"] == pytest.approx(1 / n + 1 / k**2)
+
+
+def test_inverted_residual_against_torchvision(draw):
+    from torchvision.models import mobilenet_v2
+
+    with torch.device("meta"):
+        features = mobilenet_v2().features
+    for block, args, residual in ((features[3], (24, 6, 1), True), (features[2], (16, 6, 2, 24), False)):
+        _, stated = draw(lambda args=args: diagrams.inverted_residual(*args))
+        convs = [m for m in block.modules() if isinstance(m, nn.Conv2d)]
+        assert stated["channels"] == [
+            convs[0].in_channels,
+            convs[0].out_channels,
+            convs[1].out_channels,
+            convs[2].out_channels,
+        ]
+        assert stated["residual"] is residual is block.use_res_connect
+    _, t1 = draw(lambda: diagrams.inverted_residual(32, expansion=1, out_channels=16))
+    assert t1["channels"] == [32, 32, 32, 16] and not t1["residual"]
+
+
+def test_mbconv_squeeze_from_input_channels(draw):
+    from torchvision.models import efficientnet_b0
+    from torchvision.ops import SqueezeExcitation
+
+    with torch.device("meta"):
+        stage = efficientnet_b0().features[3]  # MBConv6, k5, 24 -> 40, then 40 -> 40
+    block = stage[1]
+    _, stated = draw(lambda: diagrams.mbconv(40, 6, 5, 0.25))
+    se = next(m for m in block.modules() if isinstance(m, SqueezeExcitation))
+    assert stated["squeeze_channels"] == se.fc1.out_channels == 10  # from the 40 input channels, not 240
+    assert stated["expanded_channels"] == se.fc1.in_channels == 240
+    dw = next(m for m in block.modules() if isinstance(m, nn.Conv2d) and m.groups > 1)
+    assert stated["kernel"] == dw.kernel_size[0] and stated["residual"] is block.use_res_connect
+    _, first = draw(lambda: diagrams.mbconv(24, 6, 5, 0.25, stride=2, out_channels=40))
+    se = next(m for m in stage[0].modules() if isinstance(m, SqueezeExcitation))
+    assert first["squeeze_channels"] == se.fc1.out_channels == 6 and not first["residual"]
+
+
+def test_compound_scaling(draw):
+    _, stated = draw(lambda: diagrams.compound_scaling())
+    assert (stated["depth"], stated["width"], stated["resolution"]) == pytest.approx((1.2, 1.1, 1.15))
+    assert stated["flops"] == pytest.approx(1.2 * 1.1**2 * 1.15**2) and 1.9 < stated["flops"] < 2
+    assert stated["panel_flops"][-1] == pytest.approx(6 / 5 * 1.1**2 * 1.15**2)
+    _, three = draw(lambda: diagrams.compound_scaling(phi=3))
+    assert three["flops"] == pytest.approx(stated["flops"] ** 3)
+
+
+# ------------------------------------------------------------------------------------------ chapter 3
+def test_fcn_sizes_against_vgg(draw):
+    from torchvision.models import vgg16
+
+    with torch.device("meta"):
+        features = vgg16().features
+    for n in (224, 512):
+        _, stated = draw(lambda n=n: diagrams.fcn(n))
+        x, sizes = torch.empty(1, 3, n, n, device="meta"), []
+        for layer in features:
+            x = layer(x)
+            if isinstance(layer, nn.MaxPool2d):
+                sizes.append(x.shape[-1])
+        assert stated["sizes"] == sizes and stated["strides"] == [n // s for s in sizes]
+        assert all(np.prod(factors) == 32 for factors in stated["upsampling"].values())  # back to the input size
+
+
+def _valid_unet_sizes(n, depth, base):
+    """Sizes from real layers on the meta device: 3x3 valid convolutions, 2x2 pools and up-convolutions."""
+    x = torch.empty(1, 1, n, n, device="meta")
+    conv = lambda c_in, c_out: nn.Conv2d(c_in, c_out, 3).to("meta")  # noqa: E731
+    down, skips, c = [], [], 1
+    for level in range(depth + 1):
+        out = base * 2**level
+        sizes = [x.shape[-1]]
+        x = conv(c, out)(x)
+        sizes.append(x.shape[-1])
+        x = conv(out, out)(x)
+        sizes.append(x.shape[-1])
+        down.append(sizes)
+        c = out
+        if level < depth:
+            skips.append(x)
+            x = nn.MaxPool2d(2)(x)
+    up, crops = [], []
+    for level in reversed(range(depth)):
+        out = base * 2**level
+        x = nn.ConvTranspose2d(c, out, 2, stride=2).to("meta")(x)
+        crops.append((skips[level].shape[-1], x.shape[-1]))
+        sizes = [x.shape[-1]]
+        x = conv(2 * out, out)(torch.empty(1, 2 * out, *x.shape[-2:], device="meta"))
+        sizes.append(x.shape[-1])
+        x = conv(out, out)(x)
+        sizes.append(x.shape[-1])
+        up.append(sizes)
+        c = out
+    return down, up, crops
+
+
+@pytest.mark.parametrize("n,depth", [(572, 4), (188, 2), (636, 5), (92, 1)])
+def test_unet_sizes_against_layers(n, depth, draw):
+    _, stated = draw(lambda: diagrams.unet(n, depth=depth, base_channels=8))
+    down, up, crops = _valid_unet_sizes(n, depth, 8)
+    assert stated["down"] == down and stated["up"] == up and stated["crops"] == crops
+    assert stated["channels"] == [8 * 2**i for i in range(depth + 1)]
+    with torch.device("meta"):
+        net = utils.segmentation.UNet(1, 2, width=8, depth=depth, padding=0)
+    assert net(torch.empty(1, 1, n, n, device="meta")).shape[-1] == stated["output"] == up[-1][-1]
+
+
+def test_unet_paper_numbers(draw):
+    _, stated = draw(diagrams.unet)
+    assert (stated["input"], stated["output"]) == (572, 388)
+    assert [level[-1] for level in stated["down"]] == [568, 280, 136, 64, 28]
+    assert stated["channels"] == [64, 128, 256, 512, 1024] and stated["out_classes"] == 2
+    with torch.device("meta"):
+        net = utils.segmentation.UNet(1, 2, width=64, depth=4, padding=0)
+    convs = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    assert stated["conv_layers"] == len(convs) == 23
+
+
+def test_unet_rejects_odd_sizes():
+    with pytest.raises(ValueError, match="odd before a 2×2 max-pool.*nearest size that works is 572"):
+        diagrams.unet(570)
+    with pytest.raises(ValueError, match="depth"):
+        diagrams.unet(572, depth=6)
+    with pytest.raises(ValueError, match="input_size"):
+        diagrams.unet(0)
+    with pytest.raises(ValueError, match="base_channels"):
+        diagrams.unet(572, base_channels=2.5)
+
+
+@pytest.mark.parametrize(
+    "x,kernel,stride,padding",
+    [
+        ([[0, 1], [2, 3]], [[0, 1], [2, 3]], 1, 0),
+        ([[0, 1], [2, 3]], [[0, 1], [2, 3]], 2, 0),
+        ([[1, -2], [0.5, 4]], np.ones((3, 3)), 2, 1),
+        ([[2.0]], [[1, 2, 3], [4, 5, 6]], 1, 0),
+        ([[1, 2]], [[1], [-2.5]], 2, 0),
+        (np.arange(9).reshape(3, 3), [[1, -1], [2, 0.5]], 1, 1),
+    ],
+)
+def test_transposed_conv_against_torch(x, kernel, stride, padding, draw):
+    _, stated = draw(lambda: diagrams.transposed_conv(x, kernel, stride, padding))
+    t = torch.tensor(np.asarray(x, dtype=np.float64))[None, None]
+    k = torch.tensor(np.asarray(kernel, dtype=np.float64))[None, None]
+    expected = F.conv_transpose2d(t, k, stride=stride, padding=padding)[0, 0].numpy()
+    assert stated["output_size"] == expected.shape
+    np.testing.assert_allclose(stated["output"], expected)
+    h, w = np.shape(x)
+    kh, kw = np.shape(kernel)
+    assert stated["output_size"] == ((h - 1) * stride - 2 * padding + kh, (w - 1) * stride - 2 * padding + kw)
+
+
+def test_overlap_tile(draw):
+    _, stated = draw(diagrams.overlap_tile)
+    assert (stated["margin"], stated["overlap"], stated["tiles"]) == (92, 184, (2, 2))
+    assert stated["image_size"] == (776, 776)
+    fig, other = draw(lambda: diagrams.overlap_tile(188, 100, image=np.zeros((300, 201))))
+    assert (other["margin"], other["tiles"]) == (44, (3, 3))
+    shown = fig.axes[0].get_images()[0].get_array()
+    assert shown.shape == (44 + 300 + 44, 44 + 300 + 44)  # mirrored border + the image + tile padding
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: diagrams.inception_module(widths=(64, 96)), "widths"),
+        (lambda: diagrams.inception_module(in_channels=0), "in_channels"),
+        (lambda: diagrams.residual_block("wide"), "basic"),
+        (lambda: diagrams.residual_block(channels=-1), "channels"),
+        (lambda: diagrams.dense_block(layers=9), "layers"),
+        (lambda: diagrams.dense_block(compression=0), "compression"),
+        (lambda: diagrams.depthwise_separable(kernel=0), "kernel"),
+        (lambda: diagrams.inverted_residual(stride=3), "stride"),
+        (lambda: diagrams.mbconv(se_ratio=0), "se_ratio"),
+        (lambda: diagrams.compound_scaling(alpha=0.9), "alpha"),
+        (lambda: diagrams.compound_scaling(phi=-1), "phi"),
+        (lambda: diagrams.fcn(225), "divisible by 32"),
+        (lambda: diagrams.transposed_conv([1, 2, 3]), "2-D"),
+        (lambda: diagrams.transposed_conv(padding=2), "padding"),
+        (lambda: diagrams.transposed_conv(stride=0), "stride"),
+        (lambda: diagrams.transposed_conv(np.ones((4, 4)), np.ones((4, 4)), stride=4), "too large to draw"),
+        (lambda: diagrams.overlap_tile(388, 572), "exceed"),
+        (lambda: diagrams.overlap_tile(573, 388), "even"),
+        (lambda: diagrams.overlap_tile(image=np.zeros((3, 4, 5))), "2-D"),
+    ],
+)
+def test_bad_arguments(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+    plt.close("all")

@@ -1,0 +1,862 @@
+"""Architecture diagrams drawn from code: the blocks of chapters 2 and 3, in one style.
+
+Each public function draws a new matplotlib figure (the notebook shows it when the cell ends; nothing is
+read from disk or the network) and returns ``(fig, stated)``: ``stated`` is a dict of every size and count
+written in the picture, computed from the function's arguments, so that the notebook can assert them
+against its own network. Redraw with other arguments to explore (``unet(input_size=508)``); arguments the
+architecture cannot take raise ``ValueError``.
+
+Style: one palette by kind of layer (:data:`PALETTE`: pastel fill, darker edge of the same hue, dark
+text), an opaque white background (readable on the website's dark theme), text of 8 pt or more, figures
+at most 8 inches wide, data flowing from top to bottom (or left to right), and a title on every figure
+(the website's alternative text is made from it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Polygon, Rectangle
+
+TEXT, LINE = "#222222", "#444444"
+MAX_WIDTH, TITLE_H = 8.0, 0.45  # inches: the book's column; the strip above the drawing for the title
+FONT, SMALL = 9, 8  # points: text in boxes; annotations
+#: kind of layer -> (fill, edge): every box of that kind, in every diagram, has these colours.
+PALETTE = {
+    "io": ("#eeeeee", "#707070"),  # input, output, feature maps
+    "conv": ("#cfe2f3", "#3d6fa3"),  # k x k convolution
+    "conv1x1": ("#d9ead3", "#4e8a3a"),  # 1 x 1 convolution
+    "dwconv": ("#d0ece7", "#2e8b7a"),  # depthwise convolution
+    "pool": ("#f4cccc", "#b04040"),  # pooling
+    "norm": ("#fff2cc", "#a88a1e"),  # batch normalisation
+    "act": ("#fde3cc", "#c06a1d"),  # activation
+    "fc": ("#e1d5f0", "#6b4fa0"),  # linear / fully connected
+    "merge": ("#ffffff", LINE),  # add, concatenate, scale (circles)
+    "up": ("#f5d3e6", "#a8467c"),  # upsampling, transposed convolution
+    "se": ("#e4efc4", "#6f8a1f"),  # squeeze-and-excitation, attention
+    "reg": ("#e8e3dc", "#7a6a55"),  # regularisation: stochastic depth, dropout
+}
+
+
+# ----------------------------------------------------------------------------------------------- primitives
+@dataclass(frozen=True)
+class _Box:
+    """A drawn element: centre ``(x, y)`` and size ``w x h`` in inches, with its four anchor points."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+
+    top = property(lambda b: (b.x, b.y + b.h / 2))
+    bottom = property(lambda b: (b.x, b.y - b.h / 2))
+    left = property(lambda b: (b.x - b.w / 2, b.y))
+    right = property(lambda b: (b.x + b.w / 2, b.y))
+
+
+def _canvas(width: float, height: float, title: str):
+    """A white figure ``width x (height + title)`` inches whose axes' data units are inches, axes off."""
+    fig = plt.figure(figsize=(width, height + TITLE_H), facecolor="white")
+    fig.patch.set_alpha(1.0)
+    ax = fig.add_axes((0, 0, 1, height / (height + TITLE_H)))
+    ax.set(xlim=(0, width), ylim=(0, height))
+    ax.axis("off")
+    fig.suptitle(title, y=1 - 0.1 / (height + TITLE_H), va="top", fontsize=12, color=TEXT)
+    return fig, ax
+
+
+def _text(ax, xy, text, size=SMALL, **kw):
+    kw = {"ha": "center", "va": "center", "color": TEXT, **kw}
+    return ax.text(*xy, text, fontsize=size, **kw)
+
+
+def _box(ax, xy, w, h, text, kind, size=FONT, **kw) -> _Box:
+    """A rounded box of colour ``kind`` centred on ``xy`` with ``text`` in its middle."""
+    fill, edge = PALETTE[kind]
+    kw = {"fc": fill, "ec": edge, "lw": 1, **kw}
+    patch = FancyBboxPatch((xy[0] - w / 2, xy[1] - h / 2), w, h, boxstyle="round,pad=0,rounding_size=0.04", **kw)
+    ax.add_patch(patch)
+    if text:
+        _text(ax, xy, text, size)
+    return _Box(xy[0], xy[1], w, h)
+
+
+def _op(ax, xy, symbol: str, r=0.14) -> _Box:
+    """A circle for add (``+``), concatenate (``C``) or scale (``×``)."""
+    ax.add_patch(Circle(xy, r, fc=PALETTE["merge"][0], ec=PALETTE["merge"][1], lw=1.1, zorder=3))
+    _text(ax, xy, symbol, 11, zorder=4)
+    return _Box(xy[0], xy[1], 2 * r, 2 * r)
+
+
+def _arrow(ax, *points, color=LINE, lw=1.1, ls="-", style="-|>", zorder=2):
+    """A polyline through ``points`` with an arrowhead at the last one (``style="-"``: none, ``"<|-|>"``: both)."""
+    if len(points) > 2:
+        xs, ys = zip(*points[:-1])
+        ax.plot(xs, ys, color=color, lw=lw, ls=ls, solid_capstyle="butt", zorder=zorder)
+    ax.add_patch(
+        FancyArrowPatch(
+            points[-2], points[-1], arrowstyle=style, mutation_scale=9, shrinkA=0, shrinkB=0, color=color, lw=lw,
+            ls=ls, zorder=zorder,
+        )
+    )  # fmt: skip
+
+
+def _curve(ax, start, end, height, color):
+    """An arrow from ``start`` to ``end`` (at the same height) bulging ``height`` inches upwards."""
+    rad = -2 * height / (end[0] - start[0])
+    ax.add_patch(
+        FancyArrowPatch(
+            start, end, connectionstyle=f"arc3,rad={rad}", arrowstyle="-|>", mutation_scale=8, shrinkA=0, shrinkB=0,
+            color=color, lw=1,
+        )
+    )  # fmt: skip
+
+
+def _grid(ax, top_left, values, cell, fills=None, text_colors=None, size=FONT) -> _Box:
+    """A grid of cells (a 2-D list of strings, ``""`` for an empty cell) with its top-left corner at ``top_left``."""
+    rows, cols = len(values), len(values[0])
+    for i in range(rows):
+        for j in range(cols):
+            xy = (top_left[0] + j * cell, top_left[1] - (i + 1) * cell)
+            fill = fills[i][j] if fills is not None else "white"
+            ax.add_patch(Rectangle(xy, cell, cell, fc=fill, ec=LINE, lw=0.8))
+            color = text_colors[i][j] if text_colors is not None else TEXT
+            _text(ax, (xy[0] + cell / 2, xy[1] + cell / 2), values[i][j], size, color=color)
+    return _Box(top_left[0] + cols * cell / 2, top_left[1] - rows * cell / 2, cols * cell, rows * cell)
+
+
+def _shade(color, towards, t):
+    a, b = (np.array(plt.matplotlib.colors.to_rgb(c)) for c in (color, towards))
+    return tuple((1 - t) * a + t * b)
+
+
+def _slab(ax, x, y, w, h, depth, kind, grid=0, zorder=1):
+    """A 3-D block: front face ``w x h`` with its lower-left corner at ``(x, y)``, receding ``depth`` inches;
+    ``grid`` draws a grid x grid front face (a kernel's cells). Later blocks need a higher ``zorder``."""
+    fill, edge = PALETTE[kind]
+    d, z = depth / math.sqrt(2), {"ec": edge, "lw": 0.8, "zorder": zorder}
+    top = [(x, y + h), (x + w, y + h), (x + w + d, y + h + d), (x + d, y + h + d)]
+    side = [(x + w, y), (x + w + d, y + d), (x + w + d, y + h + d), (x + w, y + h)]
+    ax.add_patch(Polygon(top, fc=_shade(fill, "white", 0.5), **z))
+    ax.add_patch(Polygon(side, fc=_shade(fill, edge, 0.25), **z))
+    ax.add_patch(Rectangle((x, y), w, h, fc=fill, **z))
+    for i in range(1, grid):
+        ax.plot([x + i * w / grid] * 2, [y, y + h], color=edge, lw=0.5, zorder=zorder)
+        ax.plot([x, x + w], [y + i * h / grid] * 2, color=edge, lw=0.5, zorder=zorder)
+    return _Box(x + w / 2, y + h / 2, w, h)
+
+
+def _width(text: str, size=FONT) -> float:
+    """A box width that holds ``text`` (longest line) at ``size`` points, with a margin."""
+    return max(0.45, 0.56 * size / 72 * max(len(line) for line in text.split("\n")) + 0.22)
+
+
+def _row(ax, x, y, parts, h=0.3, gap=0.18, joined=False) -> _Box:
+    """Boxes ``(text, kind)`` side by side, centred on ``(x, y)``: joined into one layer (read left to
+    right, e.g. conv | BN | ReLU) or apart with arrows between them."""
+    widths = [_width(text) for text, _ in parts]
+    gap = 0 if joined else gap
+    left = x - (sum(widths) + gap * (len(parts) - 1)) / 2
+    prev = None
+    for (text, kind), w in zip(parts, widths):
+        if joined:
+            ax.add_patch(Rectangle((left, y - h / 2), w, h, fc=PALETTE[kind][0], ec=PALETTE[kind][1], lw=1))
+            _text(ax, (left + w / 2, y), text, FONT)
+        else:
+            box = _box(ax, (left + w / 2, y), w, h, text, kind)
+            if prev is not None:
+                _arrow(ax, prev.right, box.left)
+            prev = box
+        left += w + gap
+    return _Box(x, y, 2 * (left - gap - x), h)
+
+
+def _column(ax, x, y, items, pitch=0.5) -> list[_Box]:
+    """Items from top to bottom joined by arrows: a layer (list of ``(text, kind)``, drawn joined), an op
+    symbol (``"+"``) or a tensor ``(text, width)`` (a grey bar whose width shows its channels)."""
+    boxes = []
+    for i, item in enumerate(items):
+        xy = (x, y - i * pitch)
+        if isinstance(item, str):
+            boxes.append(_op(ax, xy, item))
+        elif isinstance(item, tuple):
+            boxes.append(_box(ax, xy, item[1], 0.26, item[0], "io", SMALL))
+        else:
+            boxes.append(_row(ax, *xy, item, joined=True))
+    for a, b in zip(boxes, boxes[1:]):
+        _arrow(ax, a.bottom, b.top)
+    return boxes
+
+
+def _bypass(ax, src: _Box, dst: _Box, x: float, label: str):
+    """The shortcut: out of the side of ``src`` to ``x``, down, into the side of ``dst``; labelled along it."""
+    s, d = (src.right, dst.right) if x > src.x else (src.left, dst.left)
+    _arrow(ax, s, (x, s[1]), (x, d[1]), d)
+    _text(ax, (x + (0.13 if x > src.x else -0.13), (s[1] + d[1]) / 2), label, rotation=90)
+
+
+def _positive_int(name, value, minimum=1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _conv(k, cin, cout, depthwise=False, stride=1):
+    """A convolution's label and kind: ``("3×3 conv, 64→64", "conv")``."""
+    if depthwise:
+        return f"{k}×{k} depthwise, {cin}" + (f", stride {stride}" if stride > 1 else ""), "dwconv"
+    return f"{k}×{k} conv, {cin}→{cout}" + (f", stride {stride}" if stride > 1 else ""), "conv1x1" if k == 1 else "conv"
+
+
+def _fmt_macs(n):
+    return f"{n / 1e6:.1f} M"
+
+
+# ------------------------------------------------------------------------------------------ chapter 2 blocks
+def inception_module(reduced: bool = True, in_channels: int = 192, size: int = 28, widths=(64, 96, 128, 16, 32, 32)):
+    """GoogLeNet's inception module (3a by default): four parallel branches, then a filter concatenation.
+
+    ``reduced=False`` draws the naive module (1×1, 3×3, 5×5 convolutions and a 3×3 max-pool on the
+    input); ``reduced=True`` the one with 1×1 reductions before the 3×3 and 5×5 convolutions and after
+    the pool. ``widths`` is Table 1's row: (#1×1, #3×3 reduce, #3×3, #5×5 reduce, #5×5, pool proj).
+    ``stated``: ``branches`` (output channels of each branch), ``concat`` (their sum, 256 for 3a),
+    ``in_channels``, ``size``, ``macs`` (multiply-adds of each branch, biases not counted, ``"1x1"``,
+    ``"3x3"``, ``"5x5"``, ``"pool"``) and ``total_macs``.
+    """
+    cin, size = _positive_int("in_channels", in_channels), _positive_int("size", size)
+    if len(widths) != 6:
+        raise ValueError(f"widths must be 6 numbers (#1x1, #3x3 red., #3x3, #5x5 red., #5x5, pool proj), got {widths}")
+    n1, r3, n3, r5, n5, pp = (_positive_int("each width", w) for w in widths)
+    area = size * size
+    if reduced:  # (layers of the branch as (k, in, out) or "pool", output channels)
+        branches = [[(1, cin, n1)], [(1, cin, r3), (3, r3, n3)], [(1, cin, r5), (5, r5, n5)], ["pool", (1, cin, pp)]]
+    else:
+        branches = [[(1, cin, n1)], [(3, cin, n3)], [(5, cin, n5)], ["pool"]]
+    outs = [cin if b[-1] == "pool" else b[-1][2] for b in branches]
+    macs = {
+        name: sum(area * k * k * i * o for k, i, o in (layer for layer in b if layer != "pool"))
+        for name, b in zip(("1x1", "3x3", "5x5", "pool"), branches)
+    }
+    rows = 2 if reduced else 1
+    height = 2.05 + 0.65 * rows
+    fig, ax = _canvas(7.0, height, f"Inception module ({'with 1×1 reductions' if reduced else 'naive'})")
+    src = _box(ax, (3.5, height - 0.35), 2.0, 0.42, f"previous layer\n{size}×{size}×{cin}", "io")
+    cat = _box(ax, (3.5, 0.55), 2.4, 0.42, f"filter concatenation\n{size}×{size}×{sum(outs)}", "io")
+    for j, (branch, out) in enumerate(zip(branches, outs)):
+        x, boxes = 0.95 + 1.7 * j, []
+        for i, layer in enumerate(branch):
+            y = height - 1.2 - 0.65 * (rows - len(branch) + i)
+            text, kind = ("3×3 max pool\nstride 1", "pool") if layer == "pool" else _conv(layer[0], *layer[1:])
+            boxes.append(_box(ax, (x, y), 1.4, 0.42, text.replace(", ", "\n"), kind))
+        _arrow(ax, (src.x + 0.45 * (j - 1.5), src.bottom[1]), boxes[0].top)
+        for a, b in zip(boxes, boxes[1:]):
+            _arrow(ax, a.bottom, b.top)
+        end = (cat.x + 0.5 * (j - 1.5), cat.top[1])
+        _arrow(ax, boxes[-1].bottom, end)
+        side = -1 if end[0] > boxes[-1].x else 1  # the label on the side away from the arrow
+        below = (boxes[-1].x + 0.08 * side, boxes[-1].bottom[1] - 0.12)
+        _text(ax, below, f"{out} ch", ha="right" if side < 0 else "left")
+    cost = " | ".join(f"{k}: {_fmt_macs(v)}" for k, v in macs.items())
+    _text(ax, (3.5, 0.13), f"multiply-adds per branch: {cost} | total {_fmt_macs(sum(macs.values()))}")
+    stated = {"branches": outs, "concat": sum(outs), "in_channels": cin, "size": size, "macs": macs}
+    return fig, {**stated, "total_macs": sum(macs.values())}
+
+
+def residual_block(kind: str = "basic", channels: int = 64, expansion: int = 4):
+    """ResNet's residual block: the convolutions F(x), the identity shortcut x, the sum and the final ReLU.
+
+    ``kind="basic"`` (ResNet-18/34): two 3×3 convolutions with ``channels`` in and out;
+    ``kind="bottleneck"`` (ResNet-50 and deeper): 1×1 (reduce to ``channels``), 3×3, 1×1 (expand to
+    ``channels * expansion``) on a ``channels * expansion``-channel input.
+    ``stated``: ``kind``, ``conv_channels`` (``(in, out)`` of each convolution, in order), ``kernels`` and
+    ``in_channels`` / ``out_channels`` of the block.
+    """
+    if kind not in ("basic", "bottleneck"):
+        raise ValueError(f"kind must be 'basic' or 'bottleneck', got {kind!r}")
+    c, e = _positive_int("channels", channels), _positive_int("expansion", expansion)
+    convs = [(3, c, c), (3, c, c)] if kind == "basic" else [(1, c * e, c), (3, c, c), (1, c, c * e)]
+    cin = convs[0][1]
+    rows = [[_conv(*conv), ("BN", "norm"), ("ReLU", "act")] for conv in convs]
+    rows[-1] = rows[-1][:2]  # the last BN goes to the sum, the ReLU comes after it
+    items = [(f"x: {cin} channels", 1.6), *rows, "+", [("ReLU", "act")], (f"output: {cin} channels", 1.6)]
+    height = 0.5 * len(items) + 0.1
+    fig, ax = _canvas(4.8, height, f"Residual block ({kind})")
+    boxes = _column(ax, 2.2, height - 0.3, items)
+    _bypass(ax, boxes[0], boxes[-3], 4.25, "identity x")
+    _text(ax, (min(b.left[0] for b in boxes[1:-3]) - 0.2, (boxes[1].y + boxes[len(convs)].y) / 2), "F(x)", FONT)
+    stated = {"kind": kind, "conv_channels": [(i, o) for _, i, o in convs], "kernels": [k for k, _, _ in convs]}
+    return fig, {**stated, "in_channels": cin, "out_channels": cin}
+
+
+def dense_block(in_channels: int = 64, growth_rate: int = 32, layers: int = 4, bn_size: int = 4, compression=0.5):
+    """DenseNet's dense block and the transition after it (one figure, three parts).
+
+    Top: every layer H_l takes the concatenation of the block's input x_0 and all earlier outputs, and
+    adds ``growth_rate`` (k) channels; the block's output concatenates them all. Below: inside a layer
+    (BN-ReLU-1×1 conv to ``bn_size * k``, BN-ReLU-3×3 conv to k) and the transition (BN-ReLU-1×1 conv
+    to ``int(compression * c)`` channels, 2×2 average pool with stride 2).
+    ``stated``: ``channels`` (after 0, 1, ..., ``layers`` layers: ``in_channels + i * growth_rate``),
+    ``bottleneck`` (``bn_size * growth_rate``), ``block_out`` and ``transition_out``.
+    """
+    c0, k = _positive_int("in_channels", in_channels), _positive_int("growth_rate", growth_rate)
+    n, bn = _positive_int("layers", layers), _positive_int("bn_size", bn_size)
+    if n > 6:
+        raise ValueError(f"layers must be at most 6 to fit the drawing, got {n}")
+    if not 0 < compression <= 1:
+        raise ValueError(f"compression must be in (0, 1], got {compression!r}")
+    channels = [c0 + i * k for i in range(n + 1)]
+    out = int(compression * channels[-1])
+    fig, ax = _canvas(8.0, 3.0, "Dense block and transition")
+    step, y = 7.0 / (2 * n + 1), 1.95
+    colors = [PALETTE[key][1] for key in ("conv", "pool", "conv1x1", "act", "fc", "up", "dwconv")]
+    maps, heads = [], []
+    for i in range(n + 1):  # x_0, H_1, x_1, ..., H_n, x_n
+        x = 0.35 + 2 * i * step
+        maps.append(_box(ax, (x, y), 0.36, 0.3, f"x{chr(0x2080 + i)}", "io", ec=colors[i], lw=1.8))
+        _text(ax, (x, y - 0.3), f"{c0 if i == 0 else k} ch")
+        if i:
+            _arrow(ax, heads[i - 1].right, maps[i].left)
+        if i < n:
+            heads.append(_box(ax, (x + step, y), 0.4, 0.42, f"H{chr(0x2081 + i)}", "conv"))
+            _text(ax, (x + step, y - 0.36), f"in {channels[i]}")
+            _arrow(ax, maps[i].right, heads[i].left, color=colors[i])
+    cat = _op(ax, (maps[-1].x + step, y), "C")
+    _arrow(ax, maps[-1].right, cat.left, color=colors[n])
+    _text(ax, (cat.x, y - 0.3), f"{channels[-1]} ch")
+    targets = [*heads, cat]
+    for j, t in enumerate(targets):  # x_j reaches targets[j] straight, x_0 .. x_(j-1) by arcs, nested
+        for i in range(j):
+            a, count = j - i - 1, n - i - 1  # this arc's rank among the arcs leaving x_i (shortest first)
+            start = (maps[i].x + 0.25 * maps[i].w * (1 - 2 * a / max(1, count)), maps[i].top[1])
+            end = (t.x + 0.3 * t.w * (1 - 2 * i / max(1, j - 1)) if j > 1 else t.x, t.top[1])
+            _curve(ax, start, end, 0.1 + 0.1 * (j - i), colors[i])
+    layer = [("BN", "norm"), ("ReLU", "act"), (f"1×1 conv, →{bn * k}", "conv1x1"), ("BN", "norm"), ("ReLU", "act")]
+    _row(ax, 4.5, 0.95, [*layer, (f"3×3 conv, →{k}", "conv")])
+    _text(ax, (0.75, 0.95), "inside each H:", FONT)
+    trans = [("BN", "norm"), ("ReLU", "act"), _conv(1, channels[-1], out), ("2×2 avg pool", "pool")]
+    trans = _row(ax, 4.5, 0.35, trans)
+    _text(ax, (0.75, 0.35), "transition:", FONT)
+    _text(ax, (trans.right[0] + 0.15, 0.35), "½ size", ha="left")
+    stated = {"channels": channels, "bottleneck": bn * k, "block_out": channels[-1], "transition_out": out}
+    return fig, stated
+
+
+def depthwise_separable(in_channels: int = 32, out_channels: int = 64, kernel: int = 3, size: int = 56):
+    """A standard convolution next to its depthwise-separable factorisation (MobileNet, Howard et al. 2017).
+
+    Standard: N = ``out_channels`` filters of k×k×M (M = ``in_channels``). Depthwise: M filters of
+    k×k×1, one per input channel. Pointwise: N filters of 1×1×M. Stride 1, same padding, no biases, on a
+    ``size`` × ``size`` map. ``stated``: ``standard_params``, ``depthwise_params``, ``pointwise_params``,
+    ``separable_params``, ``standard_macs``, ``separable_macs`` (multiply-adds) and ``ratio``
+    (separable / standard = 1/N + 1/k²).
+    """
+    m, n = _positive_int("in_channels", in_channels), _positive_int("out_channels", out_channels)
+    k, size = _positive_int("kernel", kernel), _positive_int("size", size)
+    std, dw, pw = k * k * m * n, k * k * m, m * n
+    area = size * size
+    stated = {"standard_params": std, "depthwise_params": dw, "pointwise_params": pw, "separable_params": dw + pw}
+    stated |= {"standard_macs": std * area, "separable_macs": (dw + pw) * area, "ratio": (dw + pw) / std}
+    fig, ax = _canvas(8.0, 2.95, "Standard vs depthwise-separable convolution")
+    u = 0.6 / max(k, 3)  # inches per kernel cell
+    panels = [
+        ("each filter sees all channels", k, m, n, "conv", f"{n} filters of {k}×{k}×{m}", std),
+        ("depthwise: one filter per channel", k, 1, m, "dwconv", f"{m} filters of {k}×{k}×1", dw),
+        ("pointwise: 1×1 convolution", 1, m, n, "conv1x1", f"{n} filters of 1×1×{m}", pw),
+    ]
+    for p, (name, kk, depth, count, kind, what, params) in enumerate(panels):
+        cx = 1.3 + 2.7 * p
+        _text(ax, (cx, 2.45), name)
+        d = min(0.45, 0.03 + 0.012 * depth)  # the depth drawn for the channels of one filter
+        x0 = cx - 0.7 - kk * u / 2
+        for c in range(3):  # three filters drawn, the rest implied
+            _slab(ax, x0 + 0.3 * c, 1.45 - 0.1 * c, kk * u, kk * u, d, kind, grid=kk, zorder=1 + c)
+        _text(ax, (x0 + 0.7 + kk * u + d / 1.41, 1.6), f"… ×{count}", FONT, ha="left")
+        _text(ax, (cx, 0.98), what)
+        _text(ax, (cx, 0.75), f"{params:,} weights")
+        _text(ax, (cx, 0.52), f"{params * area / 1e6:.2f} M multiply-adds on {size}×{size}")
+    _text(ax, (1.3, 2.7), "standard convolution", FONT)
+    _text(ax, (5.35, 2.7), "depthwise-separable convolution", FONT)
+    ax.plot([2.65, 2.65], [0.45, 2.8], color="#999999", lw=0.8, ls="--")
+    _arrow(ax, (5.5, 1.75), (5.8, 1.75))
+    _text(ax, (5.65, 1.95), "then")
+    ratio = f"({dw:,} + {pw:,}) / {std:,} = 1/{n} + 1/{k * k} = {stated['ratio']:.3f}"
+    _text(ax, (4.0, 0.15), f"separable / standard, in weights and in multiply-adds: {ratio}", FONT)
+    return fig, stated
+
+
+def inverted_residual(in_channels: int = 24, expansion: int = 6, stride: int = 1, out_channels: int | None = None):
+    """MobileNetV2's inverted residual: narrow -> wide -> narrow, the skip between the narrow ends.
+
+    1×1 expansion to ``in_channels * expansion`` + BN + ReLU6 (left out when ``expansion == 1``), 3×3
+    depthwise + BN + ReLU6, 1×1 linear projection + BN (no activation). The skip is there when
+    ``stride == 1`` and the output has as many channels as the input. The grey bars' widths are
+    proportional to the channels. ``stated``: ``channels`` (``[in, hidden, hidden, out]``),
+    ``in_channels``, ``hidden_channels``, ``out_channels``, ``residual`` (bool).
+    """
+    cin, e = _positive_int("in_channels", in_channels), _positive_int("expansion", expansion)
+    if stride not in (1, 2):
+        raise ValueError(f"stride must be 1 or 2, got {stride!r}")
+    cout = cin if out_channels is None else _positive_int("out_channels", out_channels)
+    hidden, residual = cin * e, stride == 1 and cin == cout
+    bar = lambda c, name: (f"{name}{c} ch", 0.6 + 2.0 * c / max(hidden, cin, cout))  # noqa: E731
+    items = [bar(cin, "x: ")]
+    if e > 1:
+        items += [[_conv(1, cin, hidden), ("BN", "norm"), ("ReLU6", "act")], bar(hidden, "")]
+    items += [[_conv(3, hidden, hidden, True, stride), ("BN", "norm"), ("ReLU6", "act")], bar(hidden, "")]
+    items += [[_conv(1, hidden, cout), ("BN", "norm")], *(["+"] if residual else []), bar(cout, "out: ")]
+    height = 0.5 * len(items) + 0.1
+    fig, ax = _canvas(5.6, height, "Inverted residual block (MobileNetV2)")
+    boxes = _column(ax, 2.4, height - 0.3, items)
+    proj = boxes[-3 if residual else -2]
+    _text(ax, (proj.right[0] + 0.1, proj.y), "linear:\nno ReLU", ha="left")
+    if e > 1:
+        _text(ax, (boxes[2].right[0] + 0.1, boxes[2].y), f"expanded ×{e}", ha="left")
+    if residual:
+        _bypass(ax, boxes[0], boxes[-2], 4.75, "identity")
+    else:
+        _text(ax, (4.7, boxes[len(items) // 2].y), f"no skip:\n{'stride 2' if stride == 2 else 'in ≠ out'}")
+    stated = {"channels": [cin, hidden, hidden, cout], "in_channels": cin, "hidden_channels": hidden}
+    return fig, {**stated, "out_channels": cout, "residual": residual}
+
+
+def mbconv(
+    in_channels: int = 40,
+    expansion: int = 6,
+    kernel: int = 5,
+    se_ratio: float = 0.25,
+    stride: int = 1,
+    out_channels: int | None = None,
+):
+    """EfficientNet's MBConv block with squeeze-and-excitation (torchvision's ``MBConv``).
+
+    1×1 expansion + BN + SiLU (left out when ``expansion == 1``), k×k depthwise + BN + SiLU,
+    squeeze-and-excitation (global average pool, 1×1 conv to the squeeze width, SiLU, 1×1 conv back,
+    sigmoid, channel-wise scale), 1×1 projection + BN (no activation), stochastic depth on the residual
+    branch and the skip (when ``stride == 1`` and in == out). The squeeze width is computed from the
+    block's *input* channels, ``max(1, int(in_channels * se_ratio))``, as torchvision does.
+    ``stated``: ``in_channels``, ``expanded_channels``, ``squeeze_channels``, ``out_channels``,
+    ``kernel``, ``residual``.
+    """
+    cin, e = _positive_int("in_channels", in_channels), _positive_int("expansion", expansion)
+    k = _positive_int("kernel", kernel)
+    if stride not in (1, 2):
+        raise ValueError(f"stride must be 1 or 2, got {stride!r}")
+    if not 0 < se_ratio <= 1:
+        raise ValueError(f"se_ratio must be in (0, 1], got {se_ratio!r}")
+    cout = cin if out_channels is None else _positive_int("out_channels", out_channels)
+    hidden, sq, residual = cin * e, max(1, int(cin * se_ratio)), stride == 1 and cin == cout
+    top = [(f"x: {cin} channels", 1.6)]
+    top += [[_conv(1, cin, hidden), ("BN", "norm"), ("SiLU", "act")]] if e > 1 else []
+    top += [[_conv(k, hidden, hidden, True, stride), ("BN", "norm"), ("SiLU", "act")]]
+    bottom = ["×", [_conv(1, hidden, cout), ("BN", "norm")]]
+    bottom += [[("stochastic depth", "reg")], "+"] if residual else []
+    bottom += [(f"output: {cout} channels", 1.6)]
+    se = [("global avg pool", "pool"), _conv(1, hidden, sq), ("SiLU", "act"), _conv(1, sq, hidden), ("sigmoid", "act")]
+    height = 0.5 * (len(top) + len(bottom) - 2) + 0.42 * (len(se) - 1) + 1.22 + 0.35
+    fig, ax = _canvas(6.7, height, "MBConv block with squeeze-and-excitation (EfficientNet)")
+    x, xs = 2.25, 5.25
+    upper = _column(ax, x, height - 0.3, top)
+    se_boxes = [_row(ax, xs, upper[-1].y - 0.62 - 0.42 * i, [part]) for i, part in enumerate(se)]
+    lower = _column(ax, x, se_boxes[-1].y, bottom)
+    _arrow(ax, upper[-1].bottom, lower[0].top)
+    branch = (x, upper[-1].bottom[1] - 0.15)
+    ax.plot(*branch, "o", color=LINE, ms=3)
+    _arrow(ax, branch, (xs, branch[1]), se_boxes[0].top)
+    for a, b in zip(se_boxes, se_boxes[1:]):
+        _arrow(ax, a.bottom, b.top)
+    _arrow(ax, se_boxes[-1].left, lower[0].right)
+    frame_h = se_boxes[0].y - se_boxes[-1].y + 0.6
+    ax.add_patch(
+        FancyBboxPatch(
+            (xs - 1.25, se_boxes[-1].y - 0.3), 2.5, frame_h, boxstyle="round,pad=0,rounding_size=0.08",
+            fc="none", ec=PALETTE["se"][1], ls="--", lw=1.2,
+        )
+    )  # fmt: skip
+    _text(ax, (xs, se_boxes[-1].y - 0.45), f"squeeze-and-excitation:\nsqueeze to {sq} = {cin} × {se_ratio:g} channels")
+    if residual:
+        _bypass(ax, upper[0], lower[-2], min(b.left[0] for b in upper + lower) - 0.3, "identity")
+    stated = {"in_channels": cin, "expanded_channels": hidden, "squeeze_channels": sq, "out_channels": cout}
+    return fig, {**stated, "kernel": k, "residual": residual}
+
+
+def compound_scaling(alpha: float = 1.2, beta: float = 1.1, gamma: float = 1.15, phi: float = 1, base_layers: int = 5):
+    """Tan & Le (2019) Fig. 2: a baseline network, scaled in width, depth, resolution, and all three.
+
+    Each layer is a slab (its front width: the channels; its depth: the resolution); the input image's size
+    follows the resolution. Depth d = α^φ, width w = β^φ, resolution r = γ^φ; FLOPs grow as d·w²·r²,
+    about 2^φ for α·β²·γ² ≈ 2. Drawn to scale. ``stated``: ``depth``, ``width``, ``resolution`` (the
+    multipliers), ``flops`` (α·β²·γ²)^φ, ``layers`` (baseline and deeper layer counts, ``round(base_layers
+    * d)``) and ``panel_flops`` (the FLOPs factor of each of the five panels).
+    """
+    for name, v in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
+        if not 1 <= v <= 2:
+            raise ValueError(f"{name} must be between 1 and 2, got {v!r}")
+    if not 0 <= phi <= 4:
+        raise ValueError(f"phi must be between 0 and 4, got {phi!r}")
+    n0 = _positive_int("base_layers", base_layers)
+    if not 2 <= n0 <= 6:
+        raise ValueError(f"base_layers must be between 2 and 6, got {n0}")
+    d, w, r = alpha**phi, beta**phi, gamma**phi
+    deep = round(n0 * d)
+    if deep > 14 or w * r > 2.4:
+        raise ValueError(f"phi={phi} scales the network beyond what the figure can draw; use a smaller phi")
+    panels = [  # caption, note, layers, width, resolution
+        ("(a) baseline", "", n0, 1, 1),
+        ("(b) wider", rf"$w = \beta^\phi$ = {w:.2f}", n0, w, 1),
+        ("(c) deeper", rf"$d = \alpha^\phi$ = {d:.2f}", deep, 1, 1),
+        ("(d) higher resolution", rf"$r = \gamma^\phi$ = {r:.2f}", n0, 1, r),
+        ("(e) compound", rf"$d \cdot w^2 \cdot r^2$ = {d * w**2 * r**2:.2f}", deep, w, r),
+    ]
+    pitch = min(0.2, 2.6 / deep)
+    height = 1.4 + pitch * (deep - 1) + 0.07 + 0.42 * r / math.sqrt(2) + 0.25
+    fig, ax = _canvas(8.0, height, f"Compound scaling (φ = {phi:g})")
+    flops, accent = [], PALETTE["pool"][1]
+    for p, (name, note, layers, ww, rr) in enumerate(panels):
+        cx = 0.8 + 1.6 * p
+        side, front, depth = 0.6 * rr, 0.55 * ww, 0.42 * rr
+        image = _slab(ax, cx - side / 2 - depth / 2.8, 1.1, side, 0.04, depth, "io")  # the input image
+        _text(ax, (cx, 0.92), f"{round(224 * rr)}×{round(224 * rr)}")
+        left, top = cx - front / 2 - depth / 2.8, 1.4 + (layers - 1) * pitch + 0.07
+        for i in range(layers):
+            _slab(ax, left, 1.4 + i * pitch, front, 0.07, depth, "conv")
+        if ww != 1:  # the scaled dimensions, marked
+            _arrow(ax, (left, 1.3), (left + front, 1.3), color=accent, style="<|-|>")
+        if layers != n0:
+            _arrow(ax, (left - 0.1, 1.4), (left - 0.1, top), color=accent, style="<|-|>")
+        if rr != 1:
+            end = image.x + side / 2 + depth / math.sqrt(2) + 0.08
+            _arrow(ax, (image.x + side / 2 + 0.08, 1.1), (end, 1.1 + depth / math.sqrt(2)), color=accent, style="<|-|>")
+        _text(ax, (cx, 0.67), name, FONT)
+        _text(ax, (cx, 0.42), note)
+        flops.append((layers / n0) * ww**2 * rr**2)
+    rule = r"FLOPs grow as $d \cdot w^2 \cdot r^2$: about $2^\phi$ when $\alpha \cdot \beta^2 \cdot \gamma^2 \approx 2$"
+    _text(ax, (4.0, 0.12), rule)
+    stated = {"depth": d, "width": w, "resolution": r, "flops": (alpha * beta**2 * gamma**2) ** phi}
+    return fig, {**stated, "layers": (n0, deep), "panel_flops": flops}
+
+
+# ---------------------------------------------------------------------------------------- chapter 3 networks
+def fcn(input_size: int = 224, num_classes: int = 21):
+    """Fully convolutional networks (Long et al. 2015): FCN-32s, FCN-16s and FCN-8s on a VGG backbone.
+
+    The backbone's pools have strides 2 to 32; a 1×1 convolution scores each class on pool5's map (after
+    conv6-7), on pool4 and on pool3. FCN-32s upsamples the stride-32 scores ×32; FCN-16s upsamples them ×2,
+    adds pool4's scores and upsamples ×16; FCN-8s also adds pool3's after a further ×2 and upsamples ×8.
+    Drawn without the paper's padding of 100 and its crops: sizes are exact for an ``input_size`` divisible
+    by 32. ``stated``: ``strides`` ``[2, 4, 8, 16, 32]``, ``sizes`` (pool1..pool5), ``input``, ``output``,
+    ``num_classes`` and ``upsampling`` (the factors of each variant).
+    """
+    n, classes = _positive_int("input_size", input_size), _positive_int("num_classes", num_classes)
+    if n % 32:
+        raise ValueError(f"input_size must be divisible by 32 (five 2×2 pools), got {n}")
+    strides = [2**i for i in range(1, 6)]
+    sizes = [n // s for s in strides]
+    fig, ax = _canvas(8.0, 4.3, f"Fully convolutional network: FCN-32s, 16s and 8s ({n}×{n} input)")
+    base, xs = 2.75, [0.6, 1.45, 2.2, 3.05, 4.45, 5.7, 6.45, 7.35]
+    names = ["image", *(f"pool{i}" for i in range(1, 6)), "conv6–7", "score"]
+    slabs = []
+    for i, (x, name) in enumerate(zip(xs, names)):
+        h = 1.05 * 0.75 ** min(i, 5)
+        kind = "io" if i == 0 else "conv1x1" if name == "score" else "conv"
+        slabs.append(_box(ax, (x, base + h / 2), 0.3, h, "", kind))
+        s = sizes[min(i, 5) - 1] if i else n
+        detail = f"{s}×{s}" + (f"×{classes}" if name == "score" else "") + (f"\n/{strides[min(i, 5) - 1]}" if i else "")
+        _text(ax, (x, base + h + 0.1), f"{name}\n{detail}", va="bottom")
+        if i:
+            _arrow(ax, (slabs[i - 1].right[0], base + 0.14), (slabs[i].left[0], base + 0.14))
+    yf, yu, yo = 1.65, 1.02, 0.35
+    score, fused = slabs[-1], []
+    ax.plot(score.x, yf, "o", color=LINE, ms=3)
+    _arrow(ax, (score.x, base), (score.x, yf), style="-")
+    prev = (score.x, yf)
+    for slab in (slabs[4], slabs[3]):  # ×2, then add pool4's scores; again with pool3's
+        up = _box(ax, ((prev[0] + slab.x) / 2, yf), 0.5, 0.28, "×2", "up")
+        _arrow(ax, prev, up.right)
+        one = _box(ax, (slab.x, 2.25), 0.4, 0.26, "1×1", "conv1x1")
+        _arrow(ax, (slab.x, base), one.top)
+        fused.append(_op(ax, (slab.x, yf), "+"))
+        _arrow(ax, one.bottom, fused[-1].top)
+        _arrow(ax, up.left, fused[-1].right)
+        prev = fused[-1].left
+    outputs = [((score.x, yf), 32, "32s"), (fused[0].bottom, 16, "16s"), (fused[1].bottom, 8, "8s")]
+    for start, factor, name in outputs:
+        up = _box(ax, (start[0], yu), 0.7, 0.28, f"×{factor} up", "up")
+        _arrow(ax, start, up.top)
+        out = _box(ax, (start[0], yo), 0.95, 0.42, f"FCN-{name}\n{n}×{n}×{classes}", "io", SMALL)
+        _arrow(ax, up.bottom, out.top)
+    legend = "1×1: score the classes\n×2: transposed conv\n  (learned, bilinear init)\n×8, ×16, ×32: bilinear"
+    _text(ax, (0.15, 1.05), legend, ha="left", linespacing=1.5)
+    stated = {"strides": strides, "sizes": sizes, "input": n, "output": n, "num_classes": classes}
+    return fig, {**stated, "upsampling": {"32s": [32], "16s": [2, 16], "8s": [2, 2, 8]}}
+
+
+def _unet_sizes(n: int, depth: int):
+    """The sizes of the valid U-Net for an ``n`` × ``n`` tile, or the first level whose pool gets an odd size."""
+    down, size = [], n
+    for level in range(depth + 1):
+        down.append([size, size - 2, size - 4])
+        if size - 4 < 1:
+            return None, level
+        if level < depth:
+            if (size - 4) % 2:
+                return None, level
+            size = (size - 4) // 2
+    up, crops, size = [], [], down[-1][-1]
+    for level in reversed(range(depth)):
+        size *= 2
+        crops.append((down[level][-1], size))
+        up.append([size, size - 2, size - 4])
+        size -= 4
+        if size < 1:
+            return None, level
+    return (down, up, crops), None
+
+
+def unet(input_size: int = 572, depth: int = 4, base_channels: int = 64, out_classes: int = 2, in_channels: int = 1):
+    """U-Net (Ronneberger et al. 2015, Fig. 1): the U of valid 3×3 convolutions with every size written.
+
+    Each bar is a feature map (its channels above, its side in pixels below); at each level two 3×3
+    valid convolutions + ReLU shrink the map by 2 each, a 2×2 max-pool halves it on the way down, a 2×2
+    up-convolution doubles it (and halves the channels) on the way up, where the contracting path's map
+    is centre-cropped to the same size and concatenated; a final 1×1 convolution gives ``out_classes``
+    maps. ``stated``: ``input``, ``output``, ``channels`` (per level), ``down`` (per level: the three
+    sizes, the deepest level last), ``up`` (per level going up: the up-convolution's size, then the two
+    convolutions'), ``crops`` (``(from, to)`` per level going up), ``out_classes`` and ``conv_layers``
+    (3×3, up- and 1×1 convolutions: 23 for the paper's network).
+    """
+    n, depth = _positive_int("input_size", input_size), _positive_int("depth", depth)
+    base, classes = _positive_int("base_channels", base_channels), _positive_int("out_classes", out_classes)
+    cin = _positive_int("in_channels", in_channels)
+    if depth > 5:
+        raise ValueError(f"depth must be between 1 and 5 to fit the drawing, got {depth}")
+    sizes, bad = _unet_sizes(n, depth)
+    if sizes is None:
+        valid = [m for m in range(max(1, n - 64), n + 65) if _unet_sizes(m, depth)[0] is not None]
+        near = min(valid, key=lambda m: abs(m - n)) if valid else "above 100"
+        raise ValueError(
+            f"input_size {n} does not fit a valid U-Net of depth {depth}: at level {bad} a feature map is odd "
+            f"before a 2×2 max-pool or shrinks to nothing; the nearest size that works is {near}"
+        )
+    down, up, crops = sizes
+    channels = [base * 2**i for i in range(depth + 1)]
+    heights = [0.85 * 0.72**i for i in range(depth + 1)]
+    ys = [0.0]  # level centres, relative to level 0
+    for i in range(depth):
+        ys.append(ys[-1] - heights[i] / 2 - 0.55 - heights[i + 1] / 2)
+    legend_top = ys[min(1, depth)] - heights[min(1, depth)] / 2 - 0.35  # under level 1, left of level 2
+    lowest = min(ys[-1] - heights[-1] / 2 - 0.3, legend_top - 1.45)
+    height = 0.3 + heights[0] / 2 - lowest
+    ys = [height - 0.3 - heights[0] / 2 + y for y in ys]
+    legend_top += height - 0.3 - heights[0] / 2
+    fig, ax = _canvas(8.0, height, f"U-Net: {n}×{n} input tile → {up[-1][-1]}×{up[-1][-1]} output map")
+    slot = min(0.45, 6.75 / (4 * depth + 3))
+    x0 = 0.55 + (6.75 - slot * (4 * depth + 3)) / 2
+    bar_w = lambda c: 0.05 + 0.025 * math.log2(max(c, base) / base)  # noqa: E731
+    colors = {k: PALETTE[k][1] for k in ("conv", "pool", "up", "conv1x1")}
+    colors["copy"] = "#707070"
+
+    def bar(s, level, c, size, kind="conv", label_side=(0, 0), double=False):
+        """Bar at slot ``s`` of ``level``; label_side (channels, size): -1 left of the bar, 1 right, 0 centred."""
+        x, h, w = x0 + s * slot, heights[level], bar_w(c // 2 if double else c)
+        if double:  # the cropped copy and the up-convolution's output, concatenated
+            _box(ax, (x - w / 2, ys[level]), w, h, "", "io")
+            _box(ax, (x + w / 2, ys[level]), w, h, "", "up")
+            w *= 2
+        else:
+            _box(ax, (x, ys[level]), w, h, "", kind)
+        for text, side, yy, va in ((c, label_side[0], ys[level] + h / 2 + 0.04, "bottom"),
+                                   (size, label_side[1], ys[level] - h / 2 - 0.04, "top")):  # fmt: skip
+            ha = {-1: "right", 0: "center", 1: "left"}[side]
+            _text(ax, (x + side * 0.03, yy), str(text), ha=ha, va=va)
+        return _Box(x, ys[level], w, h)
+
+    def convs(boxes, level):
+        for a, b in zip(boxes, boxes[1:]):
+            _arrow(ax, a.right, b.left, color=colors["conv"])
+
+    lefts = []
+    for level in range(depth + 1):  # contracting path and the bottom
+        s, c = 2 * level, channels[level]
+        first = bar(s, level, cin if level == 0 else channels[level - 1], down[level][0], "io", (-1 if level else 0, 0))
+        sides = (0, 1) if level < depth else (1, 0)  # an arrow leaves below (max pool) or above (up-conv)
+        group = [first, bar(s + 1, level, c, down[level][1]), bar(s + 2, level, c, down[level][2], "conv", sides)]
+        convs(group, level)
+        if level:
+            _arrow(ax, lefts[-1][-1].bottom, first.top, color=colors["pool"])
+        lefts.append(group)
+    prev = lefts[-1][-1]
+    for i, level in enumerate(reversed(range(depth))):  # expanding path
+        s, c = 2 * depth + 2 + 2 * i, channels[level]
+        cat = bar(s, level, 2 * c, up[i][0], label_side=(0, -1), double=True)
+        last = bar(s + 2, level, c, up[i][2], "conv", (1 if level else 0, 0))
+        group = [cat, bar(s + 1, level, c, up[i][1]), last]
+        convs(group, level)
+        _arrow(ax, prev.top, cat.bottom, color=colors["up"])
+        src = lefts[level][-1]
+        _arrow(ax, src.right, cat.left, color=colors["copy"])
+        _text(ax, ((src.right[0] + cat.left[0]) / 2, ys[level] + 0.04), f"{crops[i][0]}→{crops[i][1]}", va="bottom")
+        prev = last
+    out = bar(4 * depth + 3, 0, classes, up[-1][-1], "io")
+    _arrow(ax, prev.right, out.left, color=colors["conv1x1"])
+    legend = [("conv", "conv 3×3, ReLU"), ("copy", "copy and crop"), ("pool", "max pool 2×2"),
+              ("up", "up-conv 2×2"), ("conv1x1", "conv 1×1")]  # fmt: skip
+    for i, (key, text) in enumerate(legend):
+        yy = legend_top - 0.22 * i
+        _arrow(ax, (0.15, yy), (0.5, yy), color=colors[key], lw=1.6)
+        _text(ax, (0.58, yy), text, ha="left")
+    _text(ax, (0.15, legend_top - 1.05), "above a map: channels\nbelow: its side in pixels", ha="left", va="top")
+    stated = {"input": n, "output": up[-1][-1], "channels": channels, "down": down, "up": up, "crops": crops}
+    return fig, {**stated, "out_classes": classes, "conv_layers": 2 * (depth + 1) + 3 * depth + 1}
+
+
+def _number(v) -> str:
+    return str(int(v)) if float(v).is_integer() else f"{v:.3g}"
+
+
+def transposed_conv(x=((0, 1), (2, 3)), kernel=((0, 1), (2, 3)), stride: int = 1, padding: int = 0):
+    """The transposed convolution as a sliding picture (d2l's figure): each input value scales the kernel,
+    the copy lands at ``stride`` × its position in the output, and the copies are summed.
+
+    ``x`` and ``kernel`` are small 2-D arrays (at most 4×4). ``padding`` p removes p rows and columns at
+    each border of the sum. ``stated``: ``output_size`` ``((h - 1)·s - 2p + kh, (w - 1)·s - 2p + kw)`` and
+    ``output`` (the values, a NumPy array equal to ``F.conv_transpose2d``'s).
+    """
+    x, kernel = np.asarray(x, dtype=float), np.asarray(kernel, dtype=float)
+    if x.ndim != 2 or kernel.ndim != 2 or max(*x.shape, *kernel.shape) > 4 or min(*x.shape, *kernel.shape) < 1:
+        raise ValueError(f"x and kernel must be 2-D arrays of at most 4×4, got shapes {x.shape} and {kernel.shape}")
+    s, p = _positive_int("stride", stride), _positive_int("padding", padding, 0)
+    (h, w), (kh, kw) = x.shape, kernel.shape
+    full_h, full_w = (h - 1) * s + kh, (w - 1) * s + kw
+    if full_h - 2 * p < 1 or full_w - 2 * p < 1:
+        raise ValueError(f"padding {p} removes the whole {full_h}×{full_w} output")
+    partial = np.zeros((h, w, full_h, full_w))
+    for i in range(h):
+        for j in range(w):
+            partial[i, j, i * s : i * s + kh, j * s : j * s + kw] = x[i, j] * kernel
+    full = partial.sum(axis=(0, 1))
+    out = full[p : full_h - p, p : full_w - p]
+    gap, numbers = 0.42, [_number(v) for v in (*x.ravel(), *kernel.ravel(), *partial.ravel())]
+    cell = min(0.32, (MAX_WIDTH - 2.4 - (w - 1) * gap) / (w * full_w + full_w + max(w, kw)))
+    longest = max(sum(0.071 if c.isdigit() else 0.045 for c in text) for text in numbers)  # inches at 8 pt
+    size = FONT if cell >= longest * FONT / SMALL + 0.05 else SMALL
+    if cell < longest + 0.05:
+        raise ValueError(
+            f"a {h}×{w} input with a {kh}×{kw} kernel and stride {s} is too large to draw with these numbers: "
+            "take a smaller input or kernel, a smaller stride, or shorter values"
+        )
+    block_w, block_h = w * full_w * cell + (w - 1) * gap, h * (full_h * cell + 0.22) + (h - 1) * gap
+    left_w = max(w, kw) * cell
+    width = 0.3 + left_w + 0.8 + block_w + 0.7 + full_w * cell + 0.55
+    height = max(block_h, (h + kh) * cell + 0.9) + 0.75
+    fig, ax = _canvas(width, height, f"Transposed convolution (stride {s}, padding {p})")
+    up, empty = PALETTE["up"][0], "white"
+    top = height - 0.25
+    _text(ax, (0.3 + left_w / 2, top), "input", FONT)
+    _grid(ax, (0.3, top - 0.15), [[_number(v) for v in r] for r in x], cell, size=size)
+    ktop = top - 0.15 - h * cell - 0.35
+    _text(ax, (0.3 + left_w / 2, ktop), "kernel", FONT)
+    _grid(ax, (0.3, ktop - 0.15), [[_number(v) for v in r] for r in kernel], cell, [[up] * kw] * kh, size=size)
+    bx = 0.3 + left_w + 0.8
+    _arrow(ax, (bx - 0.6, height / 2 - 0.15), (bx - 0.15, height / 2 - 0.15))
+    gh = full_h * cell
+    for i in range(h):
+        for j in range(w):
+            gx, gy = bx + j * (full_w * cell + gap), top - 0.22 - i * (gh + 0.22 + gap)
+            placed = np.zeros((full_h, full_w), bool)
+            placed[i * s : i * s + kh, j * s : j * s + kw] = True
+            vals = np.where(placed, np.vectorize(_number)(partial[i, j]), "").tolist()
+            fills = np.where(placed, up, empty).tolist()
+            _text(ax, (gx + full_w * cell / 2, gy + 0.11), f"{_number(x[i, j])} × kernel")
+            _grid(ax, (gx, gy), vals, cell, fills, size=size)
+            if j:
+                _text(ax, (gx - gap / 2, gy - gh / 2), "+", 11)
+            if i:
+                _text(ax, (gx + full_w * cell / 2, gy + 0.22 + gap / 2), "+", 11)
+    ox = bx + block_w + 0.7
+    _text(ax, (ox - 0.35, height / 2 - 0.15), "=", 12)
+    kept = [[p <= a < full_h - p and p <= b < full_w - p for b in range(full_w)] for a in range(full_h)]
+    grey = [["white" if k else "#eeeeee" for k in r] for r in kept]
+    colors = [[TEXT if k else "#595959" for k in r] for r in kept]
+    oy = height / 2 - 0.15 + full_h * cell / 2
+    _grid(ax, (ox, oy), [[_number(v) for v in r] for r in full], cell, grey, colors, size)
+    _text(ax, (ox + full_w * cell / 2, oy + 0.15), f"output {out.shape[0]}×{out.shape[1]}", FONT)
+    if p:
+        ax.add_patch(Rectangle((ox + p * cell, oy - (full_h - p) * cell), out.shape[1] * cell, out.shape[0] * cell,
+                               fc="none", ec=PALETTE["up"][1], lw=2.2))  # fmt: skip
+        _text(ax, (ox + full_w * cell / 2, oy - gh - 0.15), f"padding {p}: border cropped")
+    formula = f"({h} − 1)·{s} − 2·{p} + {kh} = {out.shape[0]}"
+    _text(ax, (width / 2, 0.15), f"output size (n − 1)·s − 2p + k: {formula}", FONT)
+    return fig, {"output_size": out.shape, "output": out}
+
+
+def _texture(n: int) -> np.ndarray:
+    """A seeded, smooth grey-level texture ``n × n`` (blobs), the default picture for :func:`overlap_tile`."""
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(0)
+    img = gaussian_filter(rng.normal(size=(n, n)), n / 40)
+    return np.tanh(2 * img / img.std()) + 0.15 * gaussian_filter(rng.normal(size=(n, n)), 1.5) / 0.2
+
+
+def overlap_tile(input_tile: int = 572, output_tile: int = 388, image=None):
+    """U-Net's overlap-tile strategy: each output tile is predicted from a larger input tile around it.
+
+    The image (``image``, a 2-D array; default a generated texture two output tiles wide) is extended by
+    mirroring at its borders by the margin (``(input_tile - output_tile) / 2``, 92 for U-Net) and cut into
+    output tiles; the first tile's input tile, its output tile and the next tile's input tile are drawn.
+    ``stated``: ``input_tile``, ``output_tile``, ``margin``, ``overlap`` (of neighbouring input tiles),
+    ``image_size`` and ``tiles`` (rows, columns).
+    """
+    a, b = _positive_int("input_tile", input_tile), _positive_int("output_tile", output_tile)
+    if b >= a or (a - b) % 2:
+        raise ValueError(f"input_tile must exceed output_tile by an even number of pixels, got {a} and {b}")
+    img = _texture(2 * b) if image is None else np.asarray(image, dtype=float)
+    if img.ndim != 2 or min(img.shape) < 2:
+        raise ValueError(f"image must be a 2-D array (H, W), got shape {img.shape}")
+    m, (ih, iw) = (a - b) // 2, img.shape
+    rows, cols = math.ceil(ih / b), math.ceil(iw / b)
+    padded = np.pad(img, ((m, rows * b - ih + m), (m, cols * b - iw + m)), mode="symmetric")
+    fig, ax = _canvas(7.6, 4.6, "Overlap-tile strategy: a mirrored border and overlapping input tiles")
+    (ph, pw), u = padded.shape, 4.3 / max(padded.shape)  # inches per pixel
+    x0, y0 = 0.15, 4.45  # the padded image's top-left corner
+
+    def rect(px, py, w, h=None, **kw):  # a rectangle in pixel coordinates of the padded image
+        h = w if h is None else h
+        ax.add_patch(Rectangle((x0 + px * u, y0 - (py + h) * u), w * u, h * u, **{"fc": "none", "zorder": 2, **kw}))
+
+    ax.imshow(padded, cmap="gray", extent=(x0, x0 + pw * u, y0 - ph * u, y0), zorder=0)
+    rect(0, 0, pw, ph, fc=(1, 1, 1, 0.35), zorder=0.5)  # the mirrored border lightened, then the image drawn again
+    ax.imshow(img, cmap="gray", extent=(x0 + m * u, x0 + (m + iw) * u, y0 - (m + ih) * u, y0 - m * u), zorder=1,
+              vmin=padded.min(), vmax=padded.max())  # fmt: skip
+    ax.set(aspect="auto", xlim=(0, 7.6), ylim=(0, 4.6))
+    for r in range(rows):
+        for c in range(cols):
+            rect(m + c * b, m + r * b, b, ec="white", lw=0.6, ls=":")
+    rect(m, m, iw, ih, ec="#d62728", lw=1.6, ls="--")
+    rect(m, m, b, fc=(0.95, 0.76, 0.2, 0.4), ec="#b8860b", lw=2)
+    if cols > 1:
+        rect(b, 0, a, ec=PALETTE["conv1x1"][1], lw=2, ls="--")
+    rect(0, 0, a, ec=PALETTE["conv"][1], lw=2.2)
+    ym = y0 - (m + b / 2) * u
+    _arrow(ax, (x0, ym), (x0 + m * u, ym), color="white", lw=1.5, style="<|-|>", zorder=3)
+    _text(ax, (x0 + m * u / 2, ym - 0.18), str(m), bbox={"fc": "white", "ec": "none", "pad": 1}, zorder=3)
+    legend = [
+        (PALETTE["conv"][1], "-", "none", f"input tile {a}×{a}: what the network sees"),
+        ("#b8860b", "-", (0.95, 0.76, 0.2, 0.4), f"output tile {b}×{b}: what it predicts"),
+        (PALETTE["conv1x1"][1], "--", "none", f"next input tile: overlaps by {a - b} px"),
+        ("#d62728", "--", "none", f"image border ({ih}×{iw})"),
+        ("none", "-", (1, 1, 1, 0.35), f"mirrored border, {m} px wide"),
+    ]
+    for i, (edge, ls, fill, text) in enumerate(legend):
+        yy = 4.1 - 0.5 * i
+        if i == len(legend) - 1:  # a sample of the lightened mirrored border
+            ax.imshow(padded[:m, :m], cmap="gray", extent=(4.7, 5.0, yy - 0.12, yy + 0.12))
+        ax.add_patch(Rectangle((4.7, yy - 0.12), 0.3, 0.24, fc=fill, ec=edge, lw=2, ls=ls))
+        _text(ax, (5.1, yy), text, ha="left", va="center")
+    _text(ax, (4.7, 1.4), f"margin {m} = ({a} − {b}) / 2 on each side", ha="left")
+    _text(ax, (4.7, 1.1), f"{rows}×{cols} output tiles cover the image", ha="left")
+    stated = {"input_tile": a, "output_tile": b, "margin": m, "overlap": a - b}
+    return fig, {**stated, "image_size": (ih, iw), "tiles": (rows, cols)}
