@@ -107,3 +107,22 @@ def test_crisp_inline_figures_carry_alt_text(monkeypatch):
         plt.close(fig)
     finally:
         InteractiveShell.clear_instance()
+
+
+def test_glue_figure_stores_the_figure_hidden_and_does_nothing_without_myst_nb(monkeypatch):
+    import sys
+
+    import myst_nb
+
+    calls = []
+    monkeypatch.setattr(myst_nb, "glue", lambda key, obj, display: calls.append((key, obj, display)))
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure()
+    assert utils.plotting.glue_figure("key-figure", fig) is True
+    assert calls == [("key-figure", fig, False)]
+    monkeypatch.setitem(sys.modules, "myst_nb", None)  # as on Colab: not installed
+    assert utils.plotting.glue_figure("key-figure", fig) is False and len(calls) == 1
+    with pytest.raises(ValueError, match="non-empty string"):
+        utils.plotting.glue_figure("", fig)
+    plt.close(fig)

@@ -190,3 +190,21 @@ def use_crisp_inline_figures() -> bool:
 
     png.for_type(Figure, png_with_alt)
     return True
+
+
+def glue_figure(key: str, fig) -> bool:
+    """Keep ``fig`` under ``key`` for another page of the book, without showing it a second time.
+
+    A chapter page shows its key figure with ``{glue:figure} ../notebooks/<folder>/<notebook>::<key>``:
+    myst-nb's *glue* stores the figure (as a PNG with its alt text) in the notebook's outputs, hidden,
+    and the page pastes it from the build's execution of the notebook. Returns ``True`` when stored;
+    where myst-nb is not installed (e.g. on Colab) it does nothing and returns ``False``.
+    """
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"key must be a non-empty string, got {key!r}")
+    try:
+        from myst_nb import glue
+    except ImportError:
+        return False
+    glue(key, fig, display=False)
+    return True
