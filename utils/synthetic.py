@@ -4,7 +4,10 @@ Faces from parts (chapter 1, the Picasso effect):
 
 * :func:`make_faces` draws two eyes, a nose and a mouth, either in a face's arrangement
   (``"face"``) or at random places (``"scrambled"``: the same parts, no face).
-* :func:`make_clutter` draws images of other shapes (squares, crosses, triangles, rings): no face parts.
+* :func:`make_clutter` draws negatives: by default other shapes (squares, crosses, triangles, rings), no
+  face parts; with ``kind="parts"``, a face's parts drawn the same way at random places, with one or both
+  eyes replaced by a mouth: the same parts and as much ink as a face, but never a face's set of parts,
+  so never a scrambled face either.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import numpy as np
 import torch
 
 ARRANGEMENTS = ("face", "scrambled")
+CLUTTER_KINDS = ("shapes", "parts")
+FACE_PARTS = ("eye", "eye", "nose", "mouth")
 
 
 def _check_count_size(n: int, size: int, min_size: int) -> None:
@@ -79,18 +84,25 @@ def _face_layout(size: int, rng: np.random.Generator) -> list[tuple[str, float, 
     ]
 
 
+def _random_centres(count: int, size: int, rng: np.random.Generator) -> list[tuple[float, float]]:
+    """``count`` part centres at random places, at least 8 px (at size 32) apart when possible."""
+    s = size / 32.0
+    centres = []
+    for _ in range(count):
+        for _try in range(100):
+            y, x = rng.uniform(5 * s, size - 5 * s), rng.uniform(7 * s, size - 7 * s)
+            if all((y - py) ** 2 + (x - px) ** 2 > (8 * s) ** 2 for py, px in centres):
+                break
+        centres.append((y, x))
+    return centres
+
+
 def _scrambled_layout(size: int, rng: np.random.Generator) -> list[tuple[str, float, float]]:
     """The same four parts at random, non-overlapping places, never in a face's arrangement."""
     s = size / 32.0
-    parts = ["eye", "eye", "nose", "mouth"]
+    parts = list(FACE_PARTS)
     while True:
-        centres = []
-        for _ in parts:
-            for _try in range(100):
-                y, x = rng.uniform(5 * s, size - 5 * s), rng.uniform(7 * s, size - 7 * s)
-                if all((y - py) ** 2 + (x - px) ** 2 > (8 * s) ** 2 for py, px in centres):
-                    break
-            centres.append((y, x))
+        centres = _random_centres(len(parts), size, rng)
         layout = [(p, y, x) for p, (y, x) in zip(rng.permutation(parts), centres)]
         eyes = [(y, x) for p, y, x in layout if p == "eye"]
         nose = next((y, x) for p, y, x in layout if p == "nose")
@@ -144,8 +156,53 @@ def _render(n: int, size: int, noise: float, seed: int, draw) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
-def make_clutter(n: int, size: int = 32, noise: float = 0.05, seed: int = 0) -> torch.Tensor:
-    """``n`` images ``(n, 1, size, size)`` of 3 to 5 non-face shapes: hollow squares, crosses, triangles, rings."""
+# half-height and half-width of each part at size 32 (see _draw_part)
+_PART_HALF_EXTENT = {"eye": (2.5, 2.5), "nose": (3.0, 1.0), "mouth": (1.0, 5.0)}
+
+
+def _parts_apart(layout: list[tuple[str, float, float]], s: float, gap: float = 1.0) -> bool:
+    """Whether the bounding boxes of all parts are at least ``gap * s`` pixels apart (in y or in x)."""
+    for i, (p, y, x) in enumerate(layout):
+        for q, v, u in layout[:i]:
+            (hy, hx), (ky, kx) = _PART_HALF_EXTENT[p], _PART_HALF_EXTENT[q]
+            if abs(y - v) < (hy + ky + gap) * s and abs(x - u) < (hx + kx + gap) * s:
+                return False
+    return True
+
+
+def _part_clutter_layout(size: int, rng: np.random.Generator) -> list[tuple[str, float, float]]:
+    """A face's four parts at random, separate places, each eye replaced by a mouth with probability 1/2,
+    redrawn until at least one is: a nose and one eye and two mouths, or a nose and three mouths."""
+    while True:
+        eyes_kept = rng.random(2) < 0.5
+        if not eyes_kept.all():
+            break
+    parts = ["eye" if kept else "mouth" for kept in eyes_kept] + ["nose", "mouth"]
+    while True:  # two mouths 8 px apart in the same row would touch: draw again
+        layout = [(p, y, x) for p, (y, x) in zip(parts, _random_centres(len(parts), size, rng))]
+        if _parts_apart(layout, size / 32.0):
+            return layout
+
+
+def make_clutter(n: int, size: int = 32, noise: float = 0.05, seed: int = 0, kind: str = "shapes") -> torch.Tensor:
+    """``n`` images ``(n, 1, size, size)`` that are not faces, the negatives for :func:`make_faces`.
+
+    ``kind="shapes"`` (the default): 3 to 5 non-face shapes, hollow squares, crosses, triangles, rings.
+    ``kind="parts"``: a face's four parts drawn as :func:`make_faces` draws them, at random places, with
+    each eye replaced by a mouth with probability 1/2 and at least one replaced: a nose, a mouth and one
+    eye and one more mouth, or no eye and two more mouths. A mouth has as much ink as an eye, so part
+    clutter has the parts of a face and as much ink, but fewer than two eyes: never a scrambled face.
+    """
+    if kind not in CLUTTER_KINDS:
+        raise ValueError(f"kind must be one of {CLUTTER_KINDS}, got {kind!r}")
+
+    if kind == "parts":
+
+        def draw_parts(canvas, rng, s):
+            for part, cy, cx in _part_clutter_layout(size, rng):
+                _draw_part(canvas, part, cy, cx, s)
+
+        return _render(n, size, noise, seed, draw_parts)
 
     def draw(canvas, rng, s):
         for _ in range(rng.integers(3, 6)):
