@@ -32,6 +32,7 @@ source .venv/bin/activate
 # No MPLBACKEND here: a Jupyter kernel must use its inline backend, or figures are never drawn into the
 # notebook (and so never reach the website). Plain Python picks a headless backend by itself.
 unset MPLBACKEND
-# PyTorch's OpenMP threads spin while they wait; on a busy 2-core machine that can make a notebook
-# ten times slower. Passive waiting costs nothing when the machine is idle.
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+# OpenMP's wait policy is left at its default, as on a reader's laptop. OMP_WAIT_POLICY=PASSIVE (threads
+# sleep between operations) made the small networks of chapter 2 train 3.6 times slower on an idle 2-core
+# machine (16.7 s against 4.6 s for ch02/05's five TinyNets); export it yourself only on a machine shared
+# with other heavy jobs, where spinning threads compete for the cores.

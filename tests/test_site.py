@@ -282,6 +282,26 @@ CHAPTER_PAGES = [p for p in PAGES if re.fullmatch(r"book/ch\d\d", p)]
 
 
 @pytest.mark.parametrize("page", CHAPTER_PAGES)
+def test_chapter_page_shows_its_key_figure(visits, page):
+    """Each chapter page opens with the chapter's key figure, drawn by one of its notebooks
+    (``{key-figure}``, book/_ext/key_figure.py): loaded, described (alt text from the figure's
+    titles) and captioned."""
+    v = visits(page)
+    figures = v.page.evaluate(
+        """() => [...document.querySelectorAll('main figure.key-figure')].map(f => {
+              const i = f.querySelector('img');
+              return {width: i && i.complete && i.naturalWidth, alt: i ? i.alt : '',
+                      caption: (f.querySelector('figcaption') || {innerText: ''}).innerText.trim()};
+            })"""
+    )
+    assert len(figures) == 1, f"{page} shows {len(figures)} key figures, expected 1"
+    (f,) = figures
+    assert f["width"] and f["width"] > 300, f"{page}: the key figure did not load"
+    assert f["alt"].strip() and not f["alt"].endswith(".png"), f"{page}: the key figure has no alt text"
+    assert len(f["caption"]) > 20, f"{page}: the key figure has no caption"
+
+
+@pytest.mark.parametrize("page", CHAPTER_PAGES)
 def test_chapter_page_shows_the_measured_runtimes(visits, page):
     """Each chapter page shows "runs in about N s" from book/runtimes.json, one row per notebook."""
     measured = json.loads((ROOT / "book" / "runtimes.json").read_text())["notebooks"]

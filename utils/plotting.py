@@ -195,9 +195,10 @@ def use_crisp_inline_figures() -> bool:
 def glue_figure(key: str, fig) -> bool:
     """Keep ``fig`` under ``key`` for another page of the book, without showing it a second time.
 
-    A chapter page shows its key figure with ``{glue:figure} ../notebooks/<folder>/<notebook>::<key>``:
-    myst-nb's *glue* stores the figure (as a PNG with its alt text) in the notebook's outputs, hidden,
-    and the page pastes it from the build's execution of the notebook. Returns ``True`` when stored;
+    A chapter page shows its key figure with ``{key-figure} ../notebooks/<folder>/<notebook> <key>``
+    (book/_ext/key_figure.py): myst-nb's *glue* stores the figure (as a PNG with its alt text) in the
+    notebook's outputs, hidden, and the page takes it from the build's execution of the notebook. Returns
+    ``True`` when stored;
     where myst-nb is not installed (e.g. on Colab) it does nothing and returns ``False``.
     """
     if not isinstance(key, str) or not key:
