@@ -457,3 +457,123 @@ def test_bad_arguments(call, match):
     with pytest.raises(ValueError, match=match):
         call()
     plt.close("all")
+
+
+# ------------------------------------------------------------------------------- chapter 4 two-stage detectors
+RCNN_FAMILY_CALLS = {
+    "rcnn family": lambda: diagrams.rcnn_family(),
+    "rcnn family large": lambda: diagrams.rcnn_family(99_999, 9_999, 999, 99_999, 99, 99, 9_999, 9_999),
+    "rcnn family small": lambda: diagrams.rcnn_family(1, 1, 1, 1, 1, 1, 1, 2),
+}
+
+
+@pytest.mark.parametrize("name", list(RCNN_FAMILY_CALLS))
+def test_rcnn_family_style(name, draw):
+    CALLS.update(RCNN_FAMILY_CALLS)  # the checks of test_style, on these drawings
+    test_style(name, draw)
+
+
+def test_rcnn_family_against_torchvision(draw):
+    from torchvision.models import vgg16
+    from torchvision.models.detection import fasterrcnn_resnet50_fpn
+
+    _, stated = draw(diagrams.rcnn_family)
+    with torch.device("meta"):
+        faster = fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None)
+        vgg = vgg16()
+    rpn, heads = faster.rpn, faster.roi_heads
+    assert (rpn.head.cls_logits.out_channels, rpn.head.bbox_pred.out_channels) == stated["rpn_outputs"] == (3, 12)
+    assert rpn.anchor_generator.num_anchors_per_location() == [stated["anchors_per_location"]] * 5
+    assert rpn._post_nms_top_n["testing"] == stated["proposals"]
+    assert heads.box_roi_pool.output_size == (stated["roi_size"],) * 2
+    assert heads.box_head.fc6.in_features == faster.backbone.out_channels * stated["fc_in"]
+    assert heads.box_head.fc7.out_features == stated["representation"]
+    assert heads.box_predictor.cls_score.out_features == stated["num_classes"]
+    assert heads.box_predictor.bbox_pred.out_features == stated["box_outputs"] == 364
+    # Fast R-CNN on VGG16: conv5_3 has stride 16 and fc6 takes a 512 x 7 x 7 pooled grid
+    assert vgg.features[:-1](torch.empty(1, 3, 224, 224, device="meta")).shape[-1] == 224 // stated["stride"]
+    assert vgg.classifier[0].in_features == 512 * stated["fc_in"]
+    _, other = draw(lambda: diagrams.rcnn_family(roi_size=14, anchors_per_location=9, num_classes=21))
+    assert other["rpn_outputs"] == (9, 36) and other["fc_in"] == 196 and other["box_outputs"] == 84
+    assert set(other["per_region"]) == {"R-CNN", "Fast R-CNN", "Faster R-CNN"}
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"regions": 0}, "regions"),
+        ({"proposals": 2.5}, "proposals"),
+        ({"num_classes": 1}, "num_classes"),
+        ({"roi_size": -7}, "roi_size"),
+        ({"regions": 100_000}, "too large"),
+    ],
+)
+def test_rcnn_family_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        diagrams.rcnn_family(**kwargs)
+    plt.close("all")
+
+
+# ------------------------------------------------------------------------------- chapter 4 one-stage detectors
+FCOS_CALLS = {
+    "fcos": lambda: diagrams.fcos(),
+    "fcos 256": lambda: diagrams.fcos(256, num_classes=91),
+    "fcos small": lambda: diagrams.fcos(
+        (96, 128), num_classes=5, channels=32, num_convs=2, backbone_channels=(64, 128, 256)
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(FCOS_CALLS))
+def test_fcos_style(name, draw):
+    CALLS.update(FCOS_CALLS)  # the checks of test_style, on these drawings
+    test_style(name, draw)
+
+
+@pytest.mark.parametrize("size", [(800, 1024), (256, 256), (200, 300)])
+def test_fcos_sizes_against_torchvision(size, draw):
+    from torchvision.models.detection import fcos_resnet50_fpn
+
+    _, stated = draw(lambda: diagrams.fcos(size, num_classes=91))
+    with torch.device("meta"):
+        model = fcos_resnet50_fpn(weights=None, weights_backbone=None)
+        x = torch.empty(1, 3, *size)
+        body = model.backbone.body(x)
+        pyramid = list(model.backbone(x).values())
+    assert [tuple(p.shape[-2:]) for p in pyramid] == stated["sizes"]
+    assert [tuple(c.shape[-2:]) for c in body.values()] == stated["backbone_sizes"]
+    assert [c.shape[1] for c in body.values()] == stated["backbone_channels"] == [512, 1024, 2048]
+    assert {p.shape[1] for p in pyramid} == {stated["channels"]}
+    if size[0] % 128 == 0:  # torchvision's stride is H // h, the nominal one when 128 divides H
+        assert [size[0] // p.shape[-2] for p in pyramid] == stated["strides"]
+    assert stated["locations"] == sum(p.shape[-2] * p.shape[-1] for p in pyramid)
+    head = model.head
+    convs = [m for m in head.classification_head.conv if isinstance(m, nn.Conv2d)]
+    assert len(convs) == stated["num_convs"] and convs[0].out_channels == stated["channels"]
+    outputs = stated["head_outputs"]
+    assert head.classification_head.cls_logits.out_channels == outputs["classes"] == stated["num_classes"]
+    assert head.regression_head.bbox_reg.out_channels == outputs["box"] == 4
+    assert head.regression_head.bbox_ctrness.out_channels == outputs["centerness"] == 1
+
+
+def test_fcos_ranges_are_torchvisions_rule(draw):
+    _, stated = draw(diagrams.fcos)
+    # torchvision's FCOS.compute_loss: (4 s, 8 s) per level, 0 below P3 and infinity above P7
+    assert stated["ranges"] == [(0, 64), (64, 128), (128, 256), (256, 512), (512, float("inf"))]
+    assert stated["locations"] == 100 * 128 + 50 * 64 + 25 * 32 + 13 * 16 + 7 * 8
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"input_size": (800, 1024, 3)}, "input_size"),
+        ({"input_size": 16}, "input_size"),
+        ({"num_classes": 0}, "num_classes"),
+        ({"num_convs": 1.5}, "num_convs"),
+        ({"backbone_channels": (512, 1024)}, "C3, C4, C5"),
+    ],
+)
+def test_fcos_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        diagrams.fcos(**kwargs)
+    plt.close("all")

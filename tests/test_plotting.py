@@ -126,3 +126,54 @@ def test_glue_figure_stores_the_figure_hidden_and_does_nothing_without_myst_nb(m
     with pytest.raises(ValueError, match="non-empty string"):
         utils.plotting.glue_figure("", fig)
     plt.close(fig)
+
+
+def test_draw_boxes_places_rectangles_on_pixel_edges_with_class_colours_and_text():
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+    from matplotlib.patches import Rectangle
+
+    from utils.plotting import box_colour, draw_boxes
+
+    image = torch.rand(3, 20, 30)
+    boxes = torch.tensor([[2.0, 3.0, 5.0, 7.0], [0.0, 0.0, 30.0, 20.0], [10.0, 10.0, 12.0, 11.0]])
+    fig, ax = plt.subplots()
+    assert draw_boxes(ax, image, boxes, torch.tensor([1, 2, 1]), torch.tensor([0.9, 0.25, 0.5]), ["bg", "a", "b"]) is ax
+    shown = ax.get_images()[0].get_array()
+    assert np.allclose(shown, image.permute(1, 2, 0).numpy())
+    rects = [p for p in ax.patches if isinstance(p, Rectangle)]
+    assert len(rects) == 3
+    # pixel (row, col) is centred on (col, row) by imshow: the box (2, 3, 5, 7) spans 1.5 .. 4.5 across
+    assert rects[0].get_xy() == (1.5, 2.5) and rects[0].get_width() == 3 and rects[0].get_height() == 4
+    colours = [to_hex(r.get_edgecolor()) for r in rects]
+    assert colours[0] == colours[2] == box_colour(1).lower() != colours[1] == box_colour(2).lower()
+    assert [t.get_text() for t in ax.texts] == ["a 0.90", "b 0.25", "a 0.50"]
+    plt.close(fig)
+
+
+def test_draw_boxes_empty_overlay_and_errors():
+    import matplotlib.pyplot as plt
+
+    from utils.plotting import draw_boxes
+
+    fig, ax = plt.subplots()
+    draw_boxes(ax, torch.rand(16, 16), torch.zeros(0, 4))  # an image with nothing in it
+    assert len(ax.get_images()) == 1 and not ax.patches and not ax.texts
+    # over what the axes show, one colour, no image; numpy boxes and a list of labels
+    draw_boxes(ax, None, np.array([[1.0, 1.0, 4.0, 4.0]], np.float32), labels=[3], color="red", show_text=False)
+    assert len(ax.get_images()) == 1 and len(ax.patches) == 1 and not ax.texts
+    draw_boxes(ax, None, torch.tensor([[1.0, 1.0, 4.0, 4.0]]), labels=[3])  # no names: the label is the text
+    assert [t.get_text() for t in ax.texts] == ["3"]
+    with pytest.raises(ValueError, match="x2 < x1"):
+        draw_boxes(ax, None, torch.tensor([[5.0, 0.0, 1.0, 1.0]]))
+    with pytest.raises(ValueError, match=r"shape \(N, 4\)"):
+        draw_boxes(ax, None, torch.zeros(4))
+    with pytest.raises(ValueError, match="1 boxes but 2 labels"):
+        draw_boxes(ax, None, torch.ones(1, 4), labels=[1, 2])
+    with pytest.raises(ValueError, match="1 boxes but 0 scores"):
+        draw_boxes(ax, None, torch.ones(1, 4), scores=[])
+    with pytest.raises(ValueError, match="label 5 has no name"):
+        draw_boxes(ax, None, torch.ones(1, 4), labels=[5], names=["bg", "a"])
+    with pytest.raises(ValueError, match="expected an image"):
+        draw_boxes(ax, torch.rand(2, 3, 8, 8), torch.ones(1, 4))
+    plt.close(fig)

@@ -4,12 +4,26 @@ Only code that several chapters need lives here; the networks a chapter teaches 
 that chapter's notebook.
 
 Submodules: ``architecture`` (layer depth, calibration for identity proofs), ``benchmark`` (latency),
-``cells`` (synthetic touching cells, border weights), ``diagrams`` (architecture diagrams drawn from code,
-with the sizes they state), ``models`` (networks reused after the notebook that teaches them),
-``segmentation`` (U-Net, IoU, weighted loss), ``widgets`` (explorers that also run headless).
+``boxes`` (box formats, IoU, GIoU, box coding, anchors), ``cells`` (synthetic touching cells, border
+weights), ``detection`` (NMS, AP and mAP equal to COCOeval), ``detection_data`` (generated shapes with
+exact boxes), ``diagrams`` (architecture diagrams drawn from code, with the sizes they state), ``fcos``
+(the one-stage detector of chapter 4, in pieces), ``models`` (networks reused after the notebook that
+teaches them), ``segmentation`` (U-Net, IoU, weighted loss), ``widgets`` (explorers that also run headless).
 """
 
-from . import architecture, benchmark, cells, diagrams, models, segmentation, widgets
+from . import (
+    architecture,
+    benchmark,
+    boxes,
+    cells,
+    detection,
+    detection_data,
+    diagrams,
+    fcos,
+    models,
+    segmentation,
+    widgets,
+)
 from .config import (
     DEVICE_ENV,
     MODE_ENV,
@@ -39,8 +53,12 @@ from .training import History, evaluate, fit, predict
 __all__ = [
     "architecture",
     "benchmark",
+    "boxes",
     "cells",
+    "detection",
+    "detection_data",
     "diagrams",
+    "fcos",
     "models",
     "segmentation",
     "widgets",

@@ -21,6 +21,7 @@ from .config import data_dir
 
 SKIMAGE_OFFLINE = (
     "astronaut",
+    "brick",
     "camera",
     "cat",
     "chelsea",
@@ -28,6 +29,8 @@ SKIMAGE_OFFLINE = (
     "coins",
     "cell",
     "horse",
+    "grass",
+    "gravel",
     "moon",
     "page",
     "rocket",

@@ -1,4 +1,4 @@
-"""Architecture diagrams drawn from code: the blocks of chapters 2 and 3, in one style.
+"""Architecture diagrams drawn from code: the blocks of chapters 2 to 4, in one style.
 
 Each public function draws a new matplotlib figure (the notebook shows it when the cell ends; nothing is
 read from disk or the network) and returns ``(fig, stated)``: ``stated`` is a dict of every size and count
@@ -860,3 +860,188 @@ def overlap_tile(input_tile: int = 572, output_tile: int = 388, image=None):
     _text(ax, (4.7, 1.1), f"{rows}×{cols} output tiles cover the image", ha="left")
     stated = {"input_tile": a, "output_tile": b, "margin": m, "overlap": a - b}
     return fig, {**stated, "image_size": (ih, iw), "tiles": (rows, cols)}
+
+
+# ------------------------------------------------------------------------------- chapter 4 two-stage detectors
+def rcnn_family(
+    regions: int = 2000,
+    warp: int = 227,
+    stride: int = 16,
+    proposals: int = 1000,
+    anchors_per_location: int = 3,
+    roi_size: int = 7,
+    representation: int = 1024,
+    num_classes: int = 91,
+):
+    """Two-stage detectors, one row each: R-CNN, Fast R-CNN and Faster R-CNN (torchvision's configuration).
+
+    R-CNN warps each of ``regions`` selective-search regions to ``warp`` × ``warp`` pixels and runs the
+    CNN on every one. Fast R-CNN runs the CNN once (a feature map at ``stride``) and RoI-pools each region
+    to ``roi_size`` × ``roi_size``. Faster R-CNN's region proposal network (RPN) scores
+    ``anchors_per_location`` anchors at every location of the shared features (an objectness and four box
+    deltas each) and keeps ``proposals``; RoI Align cuts them out, a head of two fully connected layers
+    of ``representation`` units gives ``num_classes`` scores and four box deltas per class. A stacked box
+    runs once per region, a single box once per image. ``stated``: the arguments, ``rpn_outputs``
+    (objectness and box-delta channels of the RPN's 1×1 convolutions), ``box_outputs`` (``4 *
+    num_classes``), ``fc_in`` (inputs of the first fully connected layer per channel of the pooled map,
+    ``roi_size²``) and ``per_region`` (the blocks that run once per region, per detector).
+    """
+    regions, warp = _positive_int("regions", regions), _positive_int("warp", warp)
+    stride, proposals = _positive_int("stride", stride), _positive_int("proposals", proposals)
+    k, roi = _positive_int("anchors_per_location", anchors_per_location), _positive_int("roi_size", roi_size)
+    rep, classes = _positive_int("representation", representation), _positive_int("num_classes", num_classes, 2)
+    if max(regions, proposals) > 99_999 or max(warp, rep, classes) > 9_999 or k > 99 or roi > 99 or stride > 999:
+        raise ValueError("an argument is too large to write in the drawing")
+    per_region = {
+        "R-CNN": ["warp", "CNN", "SVMs + box regression"],
+        "Fast R-CNN": ["RoI pooling", "fc layers", "softmax + box regression"],
+        "Faster R-CNN": ["RoI Align", "box head", "predictor"],
+    }
+    rows = [  # (title, main line: (text, kind, repeated), side input: (text, kind, column) or None, count)
+        (
+            "R-CNN (Girshick et al. 2014): a CNN for every region",
+            [("image", "io", False), (f"selective search\n~{regions:,} regions", "reg", False),
+             (f"warp each region\nto {warp}×{warp}", "up", True), ("CNN", "conv", True),
+             ("SVM per class\n+ box regression", "fc", True)],
+            None, regions,
+        ),
+        (
+            "Fast R-CNN (Girshick 2015): one CNN pass, RoI pooling of each region",
+            [("image", "io", False), (f"CNN, once:\nfeature map /{stride}", "conv", False),
+             (f"RoI pooling\n{roi}×{roi}", "pool", True), ("fc, fc", "fc", True),
+             ("softmax\n+ box regression", "fc", True)],
+            (f"selective search\n~{regions:,} regions", "reg"), regions,
+        ),
+        (
+            "Faster R-CNN (Ren et al. 2015): a region proposal network replaces selective search",
+            [("image", "io", False), ("backbone + FPN,\nonce", "conv", False),
+             (f"RoI Align\n{roi}×{roi}", "pool", True), (f"fc {rep}, fc {rep}", "fc", True),
+             (f"{classes} class scores\n+ {4 * classes} box deltas", "fc", True)],
+            (f"RPN: {k} anchor{'s' if k > 1 else ''} per location,\nobjectness + 4 deltas each", "conv"), proposals,
+        ),
+    ]  # fmt: skip
+    widths, gap, x_left = [0.75, 1.5, 1.45, 1.3, 1.55], 0.28, 0.2
+    xs = [x_left + sum(widths[:i]) + gap * i + widths[i] / 2 for i in range(5)]
+    height = 0.15 + 1.2 + 2 * 1.72 + 0.45
+    fig, ax = _canvas(MAX_WIDTH, height, "Two-stage detectors: from R-CNN to Faster R-CNN")
+    top, h = height - 0.15, 0.44
+    for r, (title, line, side, count) in enumerate(rows):
+        _text(ax, (x_left, top - 0.12), title, FONT, ha="left")
+        y = top - 0.66
+        boxes = []
+        for i, (text, kind, repeated) in enumerate(line):
+            label = f"{text}\n×{count:,}" if repeated else text
+            box_h = h + (0.14 if repeated else 0)
+            if repeated:  # a stack: the block runs once per region
+                for d in (0.1, 0.05):
+                    _box(ax, (xs[i] + d, y + d), widths[i], box_h, "", kind)
+            boxes.append(_box(ax, (xs[i], y), widths[i], box_h, label, kind))
+            if i:
+                _arrow(ax, boxes[i - 1].right, boxes[i].left)
+        if side is not None:
+            ys = y - 0.7
+            if r == 1:  # selective search works on the image
+                src = _box(ax, (xs[1], ys), widths[1], h, side[0], side[1])
+                _arrow(ax, boxes[0].bottom, (boxes[0].x, ys), src.left)
+            else:  # the RPN works on the shared features, then keeps the best proposals
+                w = max(widths[1] + 0.7 + gap, _width(side[0]))
+                src = _box(ax, (xs[1] - widths[1] / 2 + w / 2, ys), w, h, side[0], side[1])
+                _arrow(ax, boxes[1].bottom, (boxes[1].x, src.top[1]))
+            _arrow(ax, src.right, (boxes[2].x + 0.25, ys), (boxes[2].x + 0.25, boxes[2].bottom[1]))
+            label = f"{count:,} regions" if r == 1 else f"top {count:,}\nproposals"
+            _text(ax, (boxes[2].x + 0.32, (ys + boxes[2].bottom[1]) / 2 - 0.02), label, ha="left")
+            top = ys - h / 2 - 0.15
+        else:
+            top = y - h / 2 - 0.25
+    legend_y = 0.22
+    for d in (0.06, 0.03):
+        _box(ax, (0.45 + d, legend_y + d), 0.4, 0.2, "", "io")
+    _box(ax, (0.45, legend_y), 0.4, 0.2, "", "io")
+    _text(ax, (0.8, legend_y), "stacked: runs once per region", ha="left")
+    _box(ax, (3.55, legend_y), 0.4, 0.2, "", "io")
+    _text(ax, (3.9, legend_y), "single: runs once per image", ha="left")
+    stated = {"regions": regions, "warp": warp, "stride": stride, "proposals": proposals}
+    stated |= {"anchors_per_location": k, "rpn_outputs": (k, 4 * k), "roi_size": roi, "fc_in": roi * roi}
+    stated |= {"representation": rep, "num_classes": classes, "box_outputs": 4 * classes}
+    return fig, {**stated, "per_region": per_region}
+
+
+# ------------------------------------------------------------------------------- chapter 4 one-stage detectors
+def fcos(input_size=(800, 1024), num_classes: int = 80, channels: int = 256, num_convs: int = 4,
+         backbone_channels=(512, 1024, 2048)):  # fmt: skip
+    """FCOS (Tian et al., 2019): backbone maps C3-C5, the feature pyramid P3-P7, and the head that every
+    level shares (a classification tower and a regression tower).
+
+    ``input_size`` ``(H, W)`` (or an int) sets the sizes written on every map: each stride-2 layer
+    (ResNet's, P6's, P7's, padded) turns a side ``n`` into ``ceil(n / 2)``. ``channels`` are the FPN's and
+    the head's, ``backbone_channels`` those of C3-C5 (ResNet-50's by default). Each level's box also
+    gives its stride and the range of $\\max(l, t, r, b)$ (pixels) it detects. ``stated``: ``input_size``,
+    ``strides`` (8 to 128), ``sizes`` (``(h, w)`` of P3-P7), ``backbone_sizes`` and
+    ``backbone_channels`` (C3-C5), ``channels``, ``num_convs``, ``num_classes``, ``head_outputs``
+    (per location: classes, box distances, centerness), ``ranges`` and ``locations`` (all levels).
+    """
+    size = (input_size, input_size) if isinstance(input_size, (int, np.integer)) else tuple(input_size)
+    if len(size) != 2:
+        raise ValueError(f"input_size must be an int or (H, W), got {input_size!r}")
+    height_px, width_px = (_positive_int("input_size", s, 32) for s in size)
+    k, c = _positive_int("num_classes", num_classes), _positive_int("channels", channels)
+    n_convs = _positive_int("num_convs", num_convs)
+    if len(backbone_channels) != 3:
+        raise ValueError(f"backbone_channels must give the channels of C3, C4, C5, got {backbone_channels!r}")
+    cb = [_positive_int("each backbone channel count", v) for v in backbone_channels]
+    sizes, (h, w) = [], (height_px, width_px)
+    for level in range(1, 8):  # strides 2 .. 128, every stride-2 layer rounds up
+        h, w = (h + 1) // 2, (w + 1) // 2
+        if level >= 3:
+            sizes.append((h, w))
+    strides = [2**i for i in range(3, 8)]
+    ranges = [(0 if i == 0 else 4 * s, math.inf if i == 4 else 8 * s) for i, s in enumerate(strides)]
+    fig, ax = _canvas(MAX_WIDTH, 4.75, "FCOS: backbone, feature pyramid and shared head")
+    ys = [3.65 - 0.66 * i for i in range(5)]  # P3 .. P7 rows
+    bw, bx, px, pw = 1.55, 0.85, 3.05, 2.0
+    image = _box(ax, (bx, 4.35), bw, 0.4, f"image\n{height_px}×{width_px}×3", "io", SMALL)
+    _text(ax, (px, 4.45), "feature pyramid (FPN)", FONT)
+    cs = []
+    for i in range(3):
+        (h, w), prev = sizes[i], image if i == 0 else cs[-1]
+        cs.append(_box(ax, (bx, ys[i]), bw, 0.4, f"C{i + 3}: {h}×{w}×{cb[i]}", "conv", SMALL))
+        _arrow(ax, prev.bottom, cs[-1].top)
+    _text(ax, (bx - 0.12, (image.bottom[1] + cs[0].top[1]) / 2), "ResNet", ha="right")
+    ps = []
+    for i, ((h, w), s, (lo, hi)) in enumerate(zip(sizes, strides, ranges)):
+        reach = f"{lo}–{hi}" if hi != math.inf else f"> {lo}"
+        label = f"P{i + 3}: {h}×{w}×{c}, stride {s}\nmax(l,t,r,b): {reach}"
+        ps.append(_box(ax, (px, ys[i]), pw, 0.44, label, "io", SMALL))
+    for i in range(3):
+        _arrow(ax, cs[i].right, ps[i].left)
+        _text(ax, ((cs[i].right[0] + ps[i].left[0]) / 2, ys[i] + 0.1), "1×1")
+    for i in range(2):  # top-down: the coarser level, upsampled, is added to the finer one
+        _arrow(ax, (px - 0.45, ps[i + 1].top[1]), (px - 0.45, ps[i].bottom[1]))
+        _text(ax, (px - 0.35, (ps[i + 1].top[1] + ps[i].bottom[1]) / 2), "2× up, +", ha="left")
+    for i in (2, 3):  # P6 from P5, P7 from ReLU(P6)
+        _arrow(ax, (px + 0.45, ps[i].bottom[1]), (px + 0.45, ps[i + 1].top[1]))
+        label = "3×3, stride 2" if i == 2 else "ReLU, 3×3, stride 2"
+        _text(ax, (px + 0.55, (ps[i].bottom[1] + ps[i + 1].top[1]) / 2), label, ha="left")
+    hx, hw = 6.45, 2.9  # the head's panel
+    top, bottom = ys[0] + 0.35, ys[-1] - 0.3
+    panel = _box(ax, (hx, (top + bottom) / 2), hw, top - bottom, "", "io")
+    _text(ax, (hx, 4.45), "head, shared by P3–P7", FONT)
+    for p in ps:
+        _arrow(ax, p.right, (panel.left[0], p.y))
+    tower = f"{n_convs} × (3×3 conv {c}→{c} | GN | ReLU)"
+    cls_tower = _box(ax, (hx, ys[0]), 2.6, 0.4, f"classification tower\n{tower}", "conv", SMALL)
+    cls_out = _box(ax, (hx, ys[1]), 2.6, 0.4, f"3×3 conv → {k}\n{k} class scores (sigmoid)", "conv", SMALL)
+    reg_tower = _box(ax, (hx, ys[2] - 0.05), 2.6, 0.4, f"regression tower\n{tower}", "conv", SMALL)
+    box_out = _box(ax, (hx - 0.68, ys[3] - 0.15), 1.24, 0.4, "3×3 conv → 4\n(l,t,r,b), ReLU", "conv", SMALL)
+    ctr_out = _box(ax, (hx + 0.68, ys[3] - 0.15), 1.24, 0.4, "3×3 conv → 1\ncenterness", "conv", SMALL)
+    _arrow(ax, cls_tower.bottom, cls_out.top)
+    _arrow(ax, reg_tower.bottom, box_out.top)
+    _arrow(ax, reg_tower.bottom, ctr_out.top)
+    _text(ax, (hx, ys[4] - 0.1), f"per location: {k} + 4 + 1 numbers")
+    locations = sum(h * w for h, w in sizes)
+    _text(ax, (4.0, 0.3), f"{locations:,} locations on P3–P7; the FPN adds to each level the one above it, "
+          "upsampled, before a 3×3 conv")  # fmt: skip
+    stated = {"input_size": (height_px, width_px), "strides": strides, "sizes": sizes}
+    stated |= {"backbone_sizes": sizes[:3], "backbone_channels": cb, "channels": c, "num_convs": n_convs}
+    stated |= {"num_classes": k, "head_outputs": {"classes": k, "box": 4, "centerness": 1}, "ranges": ranges}
+    return fig, {**stated, "locations": locations}

@@ -209,3 +209,87 @@ def glue_figure(key: str, fig) -> bool:
         return False
     glue(key, fig, display=False)
     return True
+
+
+# Readable on light and dark images alike, one per class (label 1 gets the first); the colour-blind-friendly
+# palette of Okabe and Ito, without its black.
+BOX_COLOURS = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#FFFFFF")
+
+
+def box_colour(label: int) -> str:
+    """The colour :func:`draw_boxes` gives to class ``label`` (labels 1, 2, ... cycle through ``BOX_COLOURS``)."""
+    return BOX_COLOURS[(int(label) - 1) % len(BOX_COLOURS)]
+
+
+def draw_boxes(
+    ax,
+    image,
+    boxes,
+    labels=None,
+    scores=None,
+    names=None,
+    color: str | None = None,
+    linestyle: str = "-",
+    linewidth: float = 1.5,
+    fontsize: float = 7,
+    show_text: bool = True,
+):
+    """Draw an image and its detection boxes on ``ax``; returns ``ax``.
+
+    ``image`` is ``(C, H, W)``, ``(H, W, C)`` or ``(H, W)`` (a tensor on any device or an array), or
+    ``None`` to draw over what ``ax`` already shows (e.g. predictions over the ground truth). ``boxes`` are
+    ``(N, 4)`` xyxy pixel coordinates (``N`` may be 0), where pixel ``(row, col)`` covers
+    ``[col, col + 1) x [row, row + 1)`` (torchvision's and COCO's convention); ``labels`` ``(N,)`` class
+    indices choose the colours (:func:`box_colour`) unless ``color`` is given; the text over each box is
+    ``names[label]`` (or the label) followed by the score, if ``scores`` ``(N,)`` is given.
+    """
+    from matplotlib.patches import Rectangle
+
+    from .boxes import check_boxes
+
+    if isinstance(boxes, np.ndarray):
+        boxes = torch.from_numpy(boxes)
+    boxes = check_boxes(boxes.detach().cpu() if isinstance(boxes, torch.Tensor) else boxes).float()
+    n = len(boxes)
+
+    def as_list(values, name):
+        if values is None:
+            return None
+        values = values.detach().cpu().tolist() if isinstance(values, torch.Tensor) else list(values)
+        if len(values) != n:
+            raise ValueError(f"got {n} boxes but {len(values)} {name}")
+        return values
+
+    labels, scores = as_list(labels, "labels"), as_list(scores, "scores")
+    if labels is not None and names is not None:
+        bad = [lab for lab in labels if not 0 <= int(lab) < len(names)]
+        if bad:
+            raise ValueError(f"label {bad[0]} has no name: names has {len(names)} entries (0..{len(names) - 1})")
+    if image is not None:
+        img = _to_hwc(image)
+        ax.imshow(np.clip(img, 0, 1) if img.dtype.kind == "f" else img, cmap="gray" if img.ndim == 2 else None)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for i, (x1, y1, x2, y2) in enumerate(boxes.tolist()):
+        label = None if labels is None else int(labels[i])
+        colour = color or (box_colour(label) if label is not None else BOX_COLOURS[0])
+        # imshow centres pixel (row, col) on (col, row): a pixel's edges are at +-0.5
+        ax.add_patch(
+            Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, ec=colour, lw=linewidth, ls=linestyle)
+        )
+        parts = [] if label is None else [str(names[label]) if names is not None else str(label)]
+        if scores is not None:
+            parts.append(f"{scores[i]:.2f}")
+        if show_text and parts:
+            ax.text(
+                x1 - 0.5,
+                y1 - 0.5,
+                " ".join(parts),
+                fontsize=fontsize,
+                color="black",
+                va="bottom",
+                ha="left",
+                bbox=dict(facecolor=colour, edgecolor="none", pad=0.5, alpha=0.85),
+                clip_on=True,
+            )
+    return ax
