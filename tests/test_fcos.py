@@ -53,6 +53,19 @@ def test_giou_loss_is_torchvisions():
     assert 1.99 < far.item() < 2  # disjoint and far apart: close to the maximum, 2
 
 
+def test_giou_loss_is_pairwise_and_keeps_a_gradient_apart():
+    gen = torch.Generator().manual_seed(3)
+    corner = torch.rand(40, 2, generator=gen) * 80
+    boxes = torch.cat([corner, corner + 1 + torch.rand(40, 2, generator=gen) * 40], 1)
+    targets = boxes.flip(0) + 5
+    diagonal = 1 - utils.boxes.generalized_box_iou(boxes, targets).diagonal()
+    torch.testing.assert_close(fcos.giou_loss(boxes, targets), diagonal, rtol=0, atol=1e-6)
+    apart = torch.tensor([[20.0, 0, 30, 10]], requires_grad=True)
+    fcos.giou_loss(apart, torch.tensor([[0.0, 0, 10, 10]])).sum().backward()
+    assert apart.grad.abs().sum() > 0  # disjoint boxes still get a gradient
+    assert fcos.giou_loss(torch.zeros(0, 4), torch.zeros(0, 4)).shape == (0,)
+
+
 @pytest.mark.parametrize(
     "call,match",
     [
@@ -80,6 +93,46 @@ def test_locations_are_torchvisions_anchor_centres():
     torch.testing.assert_close(points, (anchors[:, :2] + anchors[:, 2:]) / 2, rtol=0, atol=0)
     torch.testing.assert_close(point_strides, anchors[:, 2] - anchors[:, 0], rtol=0, atol=0)
     assert len(points) == sum(h * w for h, w in sizes) and points[1].tolist() == [8.0, 0.0]
+
+
+def test_locations_need_sizes_that_the_strides_divide():
+    with pytest.raises(ValueError, match="multiple of every stride"):
+        fcos.locations((250, 250), [(32, 32)], (8,))  # torchvision: 250 // 32 = 7 px apart
+    with pytest.raises(ValueError, match="multiple of every stride"):
+        fcos.locations((256, 256), [(31, 32)], (8,))
+    for size in (64, 96):  # the small images of notebook 04, strides 4, 8, 16
+        sizes = [(size // s, size // s) for s in (4, 8, 16)]
+        points, _ = fcos.locations((size, size), sizes, (4, 8, 16))
+        assert points[1].tolist() == [4.0, 0.0]
+
+
+def test_fcos_rejects_images_that_the_largest_stride_does_not_divide():
+    torch.manual_seed(0)
+    model = fcos.FCOS(fcos.BackboneWithFPN(fcos.SmallBody(), out_channels=32), 3, num_convs=1, norm_groups=8)
+    assert model.strides == (4, 8, 16)
+    for size in (64, 96):
+        assert model(torch.rand(1, 3, size, size))["points"].shape == (sum((size // s) ** 2 for s in (4, 8, 16)), 2)
+    with pytest.raises(ValueError, match="multiples of the largest stride, 16"):
+        model(torch.rand(1, 3, 64, 72))
+
+
+def test_one_hot_targets():
+    matched = torch.tensor([-1, 0, 2, -1, 0])
+    labels = torch.tensor([3, 1, 0])
+    expected = torch.zeros(5, 4)
+    expected[1, 3] = expected[4, 3] = expected[2, 0] = 1
+    assert torch.equal(fcos.one_hot_targets(matched, labels, 4), expected)
+    assert torch.equal(
+        fcos.one_hot_targets(torch.full((3,), -1), torch.zeros(0, dtype=torch.long), 2), torch.zeros(3, 2)
+    )
+    with pytest.raises(ValueError, match=r"in \[0, 3\)"):
+        fcos.one_hot_targets(matched, labels, 3)
+    with pytest.raises(ValueError, match="refers to box 2"):
+        fcos.one_hot_targets(matched, labels[:2], 4)
+    with pytest.raises(ValueError, match="1-D integer"):
+        fcos.one_hot_targets(matched.float(), labels, 4)
+    with pytest.raises(ValueError, match="num_classes"):
+        fcos.one_hot_targets(matched, labels, 0)
 
 
 def test_scale_ranges_are_the_papers():

@@ -6,9 +6,10 @@ that chapter's notebook.
 Submodules: ``architecture`` (layer depth, calibration for identity proofs), ``benchmark`` (latency),
 ``boxes`` (box formats, IoU, GIoU, box coding, anchors), ``cells`` (synthetic touching cells, border
 weights), ``detection`` (NMS, AP and mAP equal to COCOeval), ``detection_data`` (generated shapes with
-exact boxes), ``diagrams`` (architecture diagrams drawn from code, with the sizes they state), ``fcos``
-(the one-stage detector of chapter 4, in pieces), ``models`` (networks reused after the notebook that
-teaches them), ``segmentation`` (U-Net, IoU, weighted loss), ``widgets`` (explorers that also run headless).
+exact boxes), ``detection_training`` (training and running a detector), ``diagrams`` (architecture
+diagrams drawn from code, with the sizes they state), ``fcos`` (the one-stage detector of chapter 4, in
+pieces), ``models`` (networks reused after the notebook that teaches them), ``segmentation`` (U-Net, IoU,
+weighted loss), ``widgets`` (explorers that also run headless).
 """
 
 from . import (
@@ -18,6 +19,7 @@ from . import (
     cells,
     detection,
     detection_data,
+    detection_training,
     diagrams,
     fcos,
     models,
@@ -57,6 +59,7 @@ __all__ = [
     "cells",
     "detection",
     "detection_data",
+    "detection_training",
     "diagrams",
     "fcos",
     "models",

@@ -873,11 +873,13 @@ def rcnn_family(
     representation: int = 1024,
     num_classes: int = 91,
 ):
-    """Two-stage detectors, one row each: R-CNN, Fast R-CNN and Faster R-CNN (torchvision's configuration).
+    """Two-stage detectors, one row each: R-CNN, Fast R-CNN and Faster R-CNN with FPN (torchvision's).
 
     R-CNN warps each of ``regions`` selective-search regions to ``warp`` × ``warp`` pixels and runs the
     CNN on every one. Fast R-CNN runs the CNN once (a feature map at ``stride``) and RoI-pools each region
-    to ``roi_size`` × ``roi_size``. Faster R-CNN's region proposal network (RPN) scores
+    to ``roi_size`` × ``roi_size``. The third row is torchvision's ``fasterrcnn_resnet50_fpn``, not the 2015
+    paper's single-map VGG16 model: Faster R-CNN (Ren et al., 2015) on a feature pyramid (FPN, Lin et al.,
+    2017) with RoI Align (He et al., 2017). Its region proposal network (RPN) scores
     ``anchors_per_location`` anchors at every location of the shared features (an objectness and four box
     deltas each) and keeps ``proposals``; RoI Align cuts them out, a head of two fully connected layers
     of ``representation`` units gives ``num_classes`` scores and four box deltas per class. A stacked box
@@ -913,7 +915,7 @@ def rcnn_family(
             (f"selective search\n~{regions:,} regions", "reg"), regions,
         ),
         (
-            "Faster R-CNN (Ren et al. 2015): a region proposal network replaces selective search",
+            "Faster R-CNN with FPN and RoI Align (torchvision): an RPN replaces selective search",
             [("image", "io", False), ("backbone + FPN,\nonce", "conv", False),
              (f"RoI Align\n{roi}×{roi}", "pool", True), (f"fc {rep}, fc {rep}", "fc", True),
              (f"{classes} class scores\n+ {4 * classes} box deltas", "fc", True)],

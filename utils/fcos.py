@@ -7,6 +7,7 @@ from scratch. The parameter names are torchvision's, so state dicts are intercha
 
 Conventions. Images are a float tensor ``(N, C, H, W)``, already normalised by the caller (torchvision's
 ``GeneralizedRCNNTransform`` normalises and resizes inside the model; here that is the caller's job).
+Their height and width must be multiples of the largest stride (ValueError otherwise; pad them).
 Targets are one dict per image: ``"boxes"`` ``(M, 4)`` xyxy in pixels (:mod:`utils.boxes`) and
 ``"labels"`` ``(M,)`` integer classes in ``[0, num_classes)``; ``M`` may be 0. A class is a sigmoid
 output of its own (no background class): torchvision's COCO models keep 91 outputs of which index 0 is
@@ -32,7 +33,7 @@ Training and inference::
 
 ``L`` counts the locations of all levels (row by row within a level, levels finest first, as
 torchvision orders them). The pieces are public too: :func:`locations`, :func:`scale_ranges`,
-:func:`assign_targets`, :func:`encode_ltrb` / :func:`decode_ltrb`, :func:`centerness_targets`,
+:func:`assign_targets`, :func:`one_hot_targets`, :func:`encode_ltrb` / :func:`decode_ltrb`, :func:`centerness_targets`,
 :func:`sigmoid_focal_loss`, :func:`giou_loss`, :class:`FeaturePyramidNetwork`, :class:`LastLevelP6P7`,
 :class:`FCOSHead` and its two branches.
 """
@@ -47,7 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-from .boxes import box_area, check_boxes, generalized_box_iou, make_anchors
+from .boxes import box_area, check_boxes, make_anchors
 from .detection import batched_nms
 from .models import RESNET_CONFIGS, ResNet
 
@@ -77,7 +78,7 @@ def _positive_int(name: str, value) -> int:
 def sigmoid_focal_loss(
     inputs: torch.Tensor, targets: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0, reduction: str = "none"
 ) -> torch.Tensor:
-    """The focal loss of RetinaNet (Lin et al., 2017) on independent sigmoid outputs.
+    """The focal loss of RetinaNet (Lin et al., 2017b) on independent sigmoid outputs.
 
     $FL = -\\alpha_t (1 - p_t)^\\gamma \\log p_t$ for every element, with $p = \\sigma(x)$,
     $p_t = p$ where the target is 1 and $1 - p$ where it is 0, and $\\alpha_t = \\alpha$ or $1 - \\alpha$
@@ -109,10 +110,10 @@ def sigmoid_focal_loss(
 def giou_loss(boxes: torch.Tensor, target_boxes: torch.Tensor, reduction: str = "none") -> torch.Tensor:
     """$1 - \\mathrm{GIoU}$ of paired boxes: row ``i`` of ``boxes`` against row ``i`` of ``target_boxes``.
 
-    Both are ``(P, 4)`` xyxy. The GIoU is :func:`utils.boxes.generalized_box_iou` (its diagonal; the
-    pairwise matrix costs ``P²``, fine for the positives of a few images). The loss is in ``[0, 2]``: 0
-    for identical boxes, and it still decreases as two disjoint boxes move closer. Equal, up to the
-    ``eps = 1e-7`` torchvision adds to its denominators, to ``torchvision.ops.generalized_box_iou_loss``.
+    Both are ``(P, 4)`` xyxy. The GIoU is :func:`utils.boxes.generalized_box_iou`'s, computed pair by pair
+    (memory ``O(P)``, not the ``P × P`` matrix). The loss is in ``[0, 2]``: 0 for identical boxes, and it
+    still decreases as two disjoint boxes move closer. Equal, up to the ``eps = 1e-7`` torchvision adds to
+    its denominators, to ``torchvision.ops.generalized_box_iou_loss``.
     """
     check_boxes(boxes, name="boxes")
     check_boxes(target_boxes, name="target_boxes")
@@ -121,22 +122,41 @@ def giou_loss(boxes: torch.Tensor, target_boxes: torch.Tensor, reduction: str = 
             f"boxes {tuple(boxes.shape)} and target_boxes {tuple(target_boxes.shape)} must pair up row by row"
         )
     _check_reduction(reduction)
-    return _reduce(1 - generalized_box_iou(boxes, target_boxes).diagonal(), reduction)
+    inter_wh = torch.minimum(boxes[:, 2:], target_boxes[:, 2:]) - torch.maximum(boxes[:, :2], target_boxes[:, :2])
+    inter = inter_wh.clamp(min=0).prod(-1)
+    union = box_area(boxes) + box_area(target_boxes) - inter
+    tiny = torch.finfo(union.dtype).tiny
+    iou = torch.where(union > 0, inter / union.clamp(min=tiny), 0.0)
+    hull_wh = torch.maximum(boxes[:, 2:], target_boxes[:, 2:]) - torch.minimum(boxes[:, :2], target_boxes[:, :2])
+    hull = hull_wh.prod(-1)
+    giou = torch.where(hull > 0, iou - (hull - union) / hull.clamp(min=tiny), iou)
+    return _reduce(1 - giou, reduction)
 
 
 # ---------------------------------------------------------------------------------- locations and targets
 def locations(image_size, feature_sizes, strides, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """The points where FCOS predicts, all levels: ``points`` ``(L, 2)`` (x, y) and ``strides`` ``(L,)``.
 
-    Location ``(i, j)`` of level ``l`` sits at ``(j * s, i * s)`` in the image, the top-left corner of its
-    cell as in torchvision (the paper: the cell's centre, ``s // 2`` further), with
-    ``s = H // h`` (torchvision's stride; ``strides[l]`` when the image divides evenly). torchvision
+    Location ``(i, j)`` of level ``l`` sits at ``(j * s, i * s)`` in the image, ``s = strides[l]``: the
+    top-left corner of its cell as in torchvision (the paper: the cell's centre, ``s // 2`` further), which
+    is also the centre of the receptive field of feature ``(i, j)`` of a padded ResNet. ``image_size``
+    ``(H, W)`` must be a multiple of every stride and each feature map ``(H / s, W / s)``, or ValueError:
+    torchvision spaces the points ``H // h`` apart, which misplaces them when ``s`` does not divide ``H``
+    (P3 points 7 px apart on a 250 px image). torchvision
     stores them as square anchors of side ``strides[l]`` (:func:`utils.boxes.make_anchors`); a point is an
     anchor's centre and its stride the anchor's side, which sets the level's scale range and the unit
     of its box regression.
     """
     if isinstance(strides, (int, float)) or len(strides) != len(feature_sizes):
         raise ValueError(f"strides must give one number per level ({len(feature_sizes)} levels), got {strides!r}")
+    height, width = (int(v) for v in image_size)
+    for (h, w), s in zip(feature_sizes, strides):
+        if height % s or width % s or (int(h), int(w)) != (height // s, width // s):
+            raise ValueError(
+                f"image size {(height, width)} must be a multiple of every stride, and each feature map the image "
+                f"size / stride; got a {(int(h), int(w))} map for stride {s} (pad the image to a multiple of "
+                f"the largest stride, {max(strides)})"
+            )
     anchors = make_anchors(image_size, feature_sizes, tuple(strides), aspect_ratios=(1.0,), device=device)
     points = (anchors[:, :2] + anchors[:, 2:]) / 2  # (L, 2)
     return points, anchors[:, 2] - anchors[:, 0]
@@ -237,6 +257,25 @@ def assign_targets(
     return torch.where(positive.any(1), matched, -1)
 
 
+def one_hot_targets(matched: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """The classification targets of one image: ``(L, num_classes)``, 1 at ``(k, labels[matched[k]])`` for
+    every positive location ``k`` (``matched[k] >= 0``, from :func:`assign_targets`), 0 elsewhere."""
+    _positive_int("num_classes", num_classes)
+    if not isinstance(matched, torch.Tensor) or matched.ndim != 1 or matched.is_floating_point():
+        raise ValueError(f"matched must be a 1-D integer tensor (L,), got {getattr(matched, 'shape', matched)}")
+    if not isinstance(labels, torch.Tensor) or labels.ndim != 1 or labels.is_floating_point():
+        raise ValueError(f"labels must be a 1-D integer tensor (M,), got {getattr(labels, 'shape', labels)}")
+    positive = matched >= 0
+    if positive.any() and matched.max() >= len(labels):
+        raise ValueError(f"matched refers to box {int(matched.max())}, but there are {len(labels)} labels")
+    chosen = labels.to(matched.device)[matched[positive]]
+    if len(chosen) and (chosen.min() < 0 or chosen.max() >= num_classes):
+        raise ValueError(f"labels must lie in [0, {num_classes}), got {chosen.unique().tolist()}")
+    targets = torch.zeros(len(matched), num_classes, device=matched.device)
+    targets[positive, chosen] = 1.0
+    return targets
+
+
 # ------------------------------------------------------------------------------------------------ backbone
 class ResNetBody(ResNet):
     """A ResNet (:class:`utils.models.ResNet`) without its classifier, returning ``[C3, C4, C5]`` (the
@@ -316,7 +355,7 @@ class LastLevelP6P7(nn.Module):
 
 
 class FeaturePyramidNetwork(nn.Module):
-    """FPN (Lin et al., 2017): a 1×1 lateral convolution brings every backbone map to ``out_channels``;
+    """FPN (Lin et al., 2017a): a 1×1 lateral convolution brings every backbone map to ``out_channels``;
     from the coarsest down, each map adds the one above it upsampled ×2 (nearest); a 3×3 convolution then
     smooths each sum. ``extra_blocks`` (e.g. :class:`LastLevelP6P7`) adds levels above. torchvision's
     ``FeaturePyramidNetwork``, with its names (``inner_blocks.i.0``, ``layer_blocks.i.0``)."""
@@ -502,6 +541,12 @@ class FCOS(nn.Module):
             raise ValueError(
                 f"images must be a float tensor (N, C, H, W), got {getattr(images, 'shape', type(images).__name__)}"
             )
+        largest = max(self.strides)
+        if images.shape[-2] % largest or images.shape[-1] % largest:
+            raise ValueError(
+                f"image height and width must be multiples of the largest stride, {largest}; got "
+                f"{tuple(images.shape[-2:])} (pad the images, e.g. with zeros at the bottom and right)"
+            )
         features = self.backbone(images)
         if len(features) != len(self.strides):
             raise ValueError(f"the backbone returned {len(features)} maps for {len(self.strides)} strides")
@@ -526,7 +571,7 @@ class FCOS(nn.Module):
             matched = assign_targets(points, strides, boxes, self.center_sampling_radius)
             positive = matched >= 0
             idx = matched[positive]
-            class_targets[i, positive, labels[idx]] = 1.0
+            class_targets[i] = one_hot_targets(matched, labels, cls_logits.shape[-1])
             # box regression and centerness: positive locations only
             pred_boxes = decode_ltrb(points[positive], strides[positive], bbox_regression[i, positive])
             box_losses.append(giou_loss(pred_boxes, boxes[idx], reduction="sum"))
