@@ -4,17 +4,19 @@ Only code that several chapters need lives here; the networks a chapter teaches 
 that chapter's notebook.
 
 Submodules: ``architecture`` (layer depth, calibration for identity proofs), ``benchmark`` (latency),
-``boxes`` (box formats, IoU, GIoU, box coding, anchors), ``cells`` (synthetic touching cells, border
-weights), ``detection`` (NMS, AP and mAP equal to COCOeval), ``detection_data`` (generated shapes with
-exact boxes), ``detection_training`` (training and running a detector), ``diagrams`` (architecture
-diagrams drawn from code, with the sizes they state), ``fcos`` (the one-stage detector of chapter 4, in
-pieces), ``models`` (networks reused after the notebook that teaches them), ``segmentation`` (U-Net, IoU,
+``biometrics`` (FMR, FNMR, ROC, DET, EER, CMC, open-set rates), ``boxes`` (box formats, IoU, GIoU, box coding,
+anchors), ``cells`` (synthetic touching cells, border weights), ``detection`` (NMS, AP and mAP equal to
+COCOeval), ``detection_data`` (generated shapes with exact boxes), ``detection_training`` (training and
+running a detector), ``diagrams`` (architecture diagrams drawn from code, with the sizes they state), ``fcos``
+(the one-stage detector of chapter 4, in pieces), ``identities`` (generated faces of many identities, in
+groups), ``models`` (networks reused after the notebook that teaches them), ``segmentation`` (U-Net, IoU,
 weighted loss), ``widgets`` (explorers that also run headless).
 """
 
 from . import (
     architecture,
     benchmark,
+    biometrics,
     boxes,
     cells,
     detection,
@@ -22,6 +24,7 @@ from . import (
     detection_training,
     diagrams,
     fcos,
+    identities,
     models,
     segmentation,
     widgets,
@@ -55,6 +58,7 @@ from .training import History, evaluate, fit, predict
 __all__ = [
     "architecture",
     "benchmark",
+    "biometrics",
     "boxes",
     "cells",
     "detection",
@@ -62,6 +66,7 @@ __all__ = [
     "detection_training",
     "diagrams",
     "fcos",
+    "identities",
     "models",
     "segmentation",
     "widgets",
