@@ -7,7 +7,8 @@ Submodules: ``architecture`` (layer depth, calibration for identity proofs), ``b
 ``biometrics`` (FMR, FNMR, ROC, DET, EER, CMC, open-set rates), ``boxes`` (box formats, IoU, GIoU, box coding,
 anchors), ``cells`` (synthetic touching cells, border weights), ``detection`` (NMS, AP and mAP equal to
 COCOeval), ``detection_data`` (generated shapes with exact boxes), ``detection_training`` (training and
-running a detector), ``diagrams`` (architecture diagrams drawn from code, with the sizes they state), ``fcos``
+running a detector), ``diagrams`` (architecture diagrams drawn from code, with the sizes they state),
+``embedding`` (face embedding network, metric-learning losses, training and evaluation), ``fcos``
 (the one-stage detector of chapter 4, in pieces), ``identities`` (generated faces of many identities, in
 groups), ``models`` (networks reused after the notebook that teaches them), ``segmentation`` (U-Net, IoU,
 weighted loss), ``widgets`` (explorers that also run headless).
@@ -23,6 +24,7 @@ from . import (
     detection_data,
     detection_training,
     diagrams,
+    embedding,
     fcos,
     identities,
     models,
@@ -65,6 +67,7 @@ __all__ = [
     "detection_data",
     "detection_training",
     "diagrams",
+    "embedding",
     "fcos",
     "identities",
     "models",
