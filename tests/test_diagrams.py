@@ -45,6 +45,8 @@ CALLS = {
     "transposed padding": lambda: diagrams.transposed_conv([[1, -2], [0.5, 4]], np.ones((3, 3)), 2, 1),
     "transposed 3x3": lambda: diagrams.transposed_conv(np.arange(9).reshape(3, 3), [[1, -1], [2, 0.5]], 1, 1),
     "overlap tile": lambda: diagrams.overlap_tile(),
+    "metric learning": lambda: diagrams.metric_learning(),
+    "metric learning 2000": lambda: diagrams.metric_learning(2000, 128),
     "overlap tile image": lambda: diagrams.overlap_tile(188, 100, image=np.arange(300 * 200.0).reshape(300, 200)),
 }
 
@@ -577,3 +579,18 @@ def test_fcos_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         diagrams.fcos(**kwargs)
     plt.close("all")
+
+
+def test_metric_learning_against_the_losses(draw):
+    from utils import embedding
+
+    _, stated = draw(lambda: diagrams.metric_learning(300, 32))
+    assert stated["class_vectors"] == tuple(embedding.ArcFaceHead(32, 300).weight.shape)
+    assert stated["class_vectors"] == tuple(embedding.SoftmaxHead(32, 300).fc.weight.shape)
+    # the contrastive loss compares pairs, the triplet loss anchors with one positive and one negative
+    e, y = torch.randn(6, 32), torch.tensor([0, 0, 1, 1, 2, 2])
+    assert stated["inputs"]["contrastive"] == 2 and stated["inputs"]["triplet"] == 3
+    assert embedding.contrastive_loss(e, y).ndim == embedding.batch_hard_triplet_loss(e, y).ndim == 0
+    assert stated["dim"] == 32 and stated["shared_network"]
+    with pytest.raises(ValueError):
+        diagrams.metric_learning(1)

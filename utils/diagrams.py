@@ -1047,3 +1047,46 @@ def fcos(input_size=(800, 1024), num_classes: int = 80, channels: int = 256, num
     stated |= {"backbone_sizes": sizes[:3], "backbone_channels": cb, "channels": c, "num_convs": n_convs}
     stated |= {"num_classes": k, "head_outputs": {"classes": k, "box": 4, "centerness": 1}, "ranges": ranges}
     return fig, {**stated, "locations": locations}
+
+
+def metric_learning(n_classes: int = 500, dim: int = 64):
+    """The four ways chapter 5 trains a face embedding, side by side: a Siamese pair with the contrastive
+    loss, a triplet with the triplet loss, a softmax classifier over the ``n_classes`` training identities,
+    and ArcFace's cosine classifier with an angular margin. Every column runs the same network ``f``
+    (shared weights) on its images to ``dim``-dimensional embeddings. ``stated``: ``inputs`` (images per
+    comparison, per loss), ``shared_network``, ``dim`` and ``class_vectors`` (the heads' ``(n_classes, dim)``
+    weight matrix).
+    """
+    n, d = _positive_int("n_classes", n_classes, 2), _positive_int("dim", dim)
+    columns = {
+        "contrastive": (["x₁", "x₂"], "distance d", "½y·d² + ½(1−y)·\nmax(0, m − d)²"),
+        "triplet": (["anchor", "pos.", "neg."], "d(a, p), d(a, n)", "max(0, m + d(a,p)\n− d(a,n))"),
+        "softmax": (["x"], f"W e + b\n{n} × {d} weights", "cross-entropy\nover identities"),
+        "ArcFace": (["x"], f"cos θⱼ = ê · ŵⱼ\n{n} × {d} weights", "s·cos(θ + m) for the true\nidentity, cross-entropy"),
+    }
+    fig, ax = _canvas(MAX_WIDTH, 3.9, "Four ways to train an embedding f")
+    ys = {"title": 3.65, "x": 3.15, "f": 2.5, "e": 1.9, "head": 1.2, "loss": 0.45}
+    for i, (name, (inputs, head, loss)) in enumerate(columns.items()):
+        cx = 1.0 + 2.0 * i
+        _text(ax, (cx, ys["title"]), name, FONT, weight="bold")
+        step = 0.62 if len(inputs) == 3 else 0.7
+        xs = [cx + (j - (len(inputs) - 1) / 2) * step for j in range(len(inputs))]
+        fs = []
+        for x, label in zip(xs, inputs):
+            image = _box(ax, (x, ys["x"]), 0.56, 0.3, label, "io", SMALL)
+            f = _box(ax, (x, ys["f"]), 0.4, 0.3, "f", "conv")
+            e = _box(ax, (x, ys["e"]), 0.4, 0.28, "e", "io", SMALL)
+            _arrow(ax, image.bottom, f.top)
+            _arrow(ax, f.bottom, e.top)
+            fs.append(f)
+        for a, b in zip(fs, fs[1:]):
+            _arrow(ax, a.right, b.left, ls="--", style="-")
+        if len(fs) > 1:
+            _text(ax, ((xs[0] + xs[1]) / 2, (ys["f"] + ys["e"]) / 2), "shared\nweights")
+        head_box = _box(ax, (cx, ys["head"]), 1.8, 0.42, head, "fc" if len(inputs) == 1 else "merge", SMALL)
+        for x in xs:
+            _arrow(ax, (x, ys["e"] - 0.14), (x if len(xs) > 1 else cx, head_box.top[1]))
+        loss_box = _box(ax, (cx, ys["loss"]), 1.8, 0.46, loss, "reg", SMALL)
+        _arrow(ax, head_box.bottom, loss_box.top)
+    inputs = {name: len(spec[0]) for name, spec in columns.items()}
+    return fig, {"inputs": inputs, "shared_network": True, "dim": d, "class_vectors": (n, d)}

@@ -49,7 +49,7 @@ class EmbeddingNet(nn.Module):
     Initialised as torchvision's ResNet (He-normal convolutions, ``mode="fan_out"``).
     """
 
-    def __init__(self, widths=(16, 32, 64, 128), blocks=(1, 1, 1, 1), dim=64, in_channels=1, stem="small"):
+    def __init__(self, widths=(8, 16, 32, 64), blocks=(1, 1, 1, 1), dim=64, in_channels=1, stem="small"):
         super().__init__()
         if len(widths) != 4 or len(blocks) != 4 or not all(_is_int(v) and v >= 1 for v in (*widths, *blocks)):
             raise ValueError(f"widths and blocks must be 4 positive integers each, got {widths!r} and {blocks!r}")
@@ -267,7 +267,7 @@ def fit_embedding(
     images: torch.Tensor,
     labels: torch.Tensor,
     steps: int,
-    identities: int = 32,
+    identities: int = 16,
     per_identity: int = 4,
     lr: float = 3e-3,
     weight_decay: float = 5e-4,
