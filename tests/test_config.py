@@ -67,6 +67,21 @@ def test_setup_prints_mode_and_device(monkeypatch, capsys):
     assert "Mode: quick" in out and "device: cpu" in out
 
 
+def test_setup_sets_the_cpu_threads(monkeypatch, capsys):
+    before = torch.get_num_threads()
+    try:
+        utils.setup(seed=0, device="cpu", threads=1)
+        assert torch.get_num_threads() == 1
+        assert "| 1 CPU thread |" in capsys.readouterr().out
+        utils.setup(seed=0, device="cpu")  # without threads= nothing changes
+        assert torch.get_num_threads() == 1
+        for bad in (0, -2, 1.5, True, "2"):
+            with pytest.raises(ValueError, match="threads"):
+                utils.setup(seed=0, device="cpu", threads=bad)
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_data_dir_respects_env(monkeypatch, tmp_path):
     monkeypatch.setenv("DLCV_DATA", str(tmp_path / "d"))
     assert config.data_dir() == tmp_path / "d"

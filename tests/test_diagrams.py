@@ -48,6 +48,18 @@ CALLS = {
     "metric learning": lambda: diagrams.metric_learning(),
     "metric learning 2000": lambda: diagrams.metric_learning(2000, 128),
     "overlap tile image": lambda: diagrams.overlap_tile(188, 100, image=np.arange(300 * 200.0).reshape(300, 200)),
+    "rnn unrolled": lambda: diagrams.rnn_unrolled(),
+    "rnn unrolled 6 steps": lambda: diagrams.rnn_unrolled(9_999, 9_999, 6),
+    "rnn unrolled 1 step": lambda: diagrams.rnn_unrolled(steps=1),
+    "lstm cell": lambda: diagrams.lstm_cell(),
+    "lstm cell large": lambda: diagrams.lstm_cell(9_999, 9_999),
+    "gru cell": lambda: diagrams.gru_cell(),
+    "gru cell large": lambda: diagrams.gru_cell(9_999, 9_999),
+    "crnn": lambda: diagrams.crnn(),
+    "crnn 3 stages": lambda: diagrams.crnn(32, 48, (16, 32, 64), 32, 37),
+    "crnn 48 frames": lambda: diagrams.crnn(64, 192, (32, 64), 256, 9_999),
+    "crnn 1 stage, 3 frames": lambda: diagrams.crnn(16, 6, 8, 1, 5),
+    "crnn 4 stages": lambda: diagrams.crnn(9_984, 768, (9_999, 1, 2, 3), 9_999, 11),
 }
 
 
@@ -594,3 +606,199 @@ def test_metric_learning_against_the_losses(draw):
     assert stated["dim"] == 32 and stated["shared_network"]
     with pytest.raises(ValueError):
         diagrams.metric_learning(1)
+
+
+# ------------------------------------------------------------------------------------- chapter 6 sequences
+@pytest.mark.parametrize("d,h,steps", [(8, 16, 4), (3, 5, 6), (4, 2, 1)])
+def test_rnn_unrolled_against_nn_rnn(d, h, steps, draw):
+    _, stated = draw(lambda: diagrams.rnn_unrolled(d, h, steps))
+    torch.manual_seed(0)
+    rnn = nn.RNN(d, h)
+    assert stated["parameters"] == sum(p.numel() for p in rnn.parameters())
+    assert stated["weights"] == {name: tuple(getattr(rnn, name).shape) for name in ("weight_ih_l0", "weight_hh_l0")}
+    x, h0 = torch.randn(steps, 1, d), torch.randn(1, 1, h)
+    out, _ = rnn(x, h0)
+    assert out.shape[0] == stated["steps"] == steps
+    # the drawn recurrence, the same weights at every step, gives nn.RNN's outputs
+    assert stated["shared_weights"]
+    w_ih, w_hh, b_ih, b_hh = rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0
+    hs, state = [], h0[0]
+    for t in range(stated["steps"]):
+        state = torch.tanh(x[t] @ w_ih.T + b_ih + state @ w_hh.T + b_hh)
+        hs.append(state)
+    torch.testing.assert_close(torch.stack(hs), out)
+    # backpropagation through time as written under the drawing:
+    # dL/dh_t = dL_t/dh_t + W_hh^T [(1 - h_{t+1}^2) * dL/dh_{t+1}]
+    v = torch.randn(steps, 1, h)
+    loss = sum((v[t] * hs[t]).sum() for t in range(steps))
+    grads = torch.autograd.grad(loss, hs)
+    for t in range(steps - 1):
+        expected = v[t] + ((1 - hs[t + 1] ** 2) * grads[t + 1]) @ w_hh
+        torch.testing.assert_close(grads[t], expected)
+
+
+@pytest.mark.parametrize("d,h", [(8, 16), (3, 7)])
+def test_lstm_cell_against_nn_lstm(d, h, draw):
+    _, stated = draw(lambda: diagrams.lstm_cell(d, h))
+    torch.manual_seed(0)
+    lstm = nn.LSTM(d, h)
+    assert stated["parameters"] == sum(p.numel() for p in lstm.parameters())
+    assert stated["weight_ih_l0"] == tuple(lstm.weight_ih_l0.shape) == (4 * h, d)
+    assert stated["weight_hh_l0"] == tuple(lstm.weight_hh_l0.shape) == (4 * h, h)
+    x, h0, c0 = torch.randn(1, 1, d), torch.randn(1, 1, h), torch.randn(1, 1, h)
+    _, (h1, c1) = lstm(x, (h0, c0))
+    # the gates in the stated order are the row blocks of the weights, with the stated activations
+    pre = x[0] @ lstm.weight_ih_l0.T + lstm.bias_ih_l0 + h0[0] @ lstm.weight_hh_l0.T + lstm.bias_hh_l0
+    act = {"sigmoid": torch.sigmoid, "tanh": torch.tanh}
+    gates = {g: act[a](block) for g, a, block in zip(stated["gates"], stated["activations"], pre.chunk(4, dim=-1))}
+    c = gates["f"] * c0[0] + gates["i"] * gates["g"]
+    torch.testing.assert_close(c, c1[0])
+    torch.testing.assert_close(gates["o"] * torch.tanh(c), h1[0])
+
+
+@pytest.mark.parametrize("d,h", [(8, 16), (5, 3)])
+def test_gru_cell_against_nn_gru(d, h, draw):
+    _, stated = draw(lambda: diagrams.gru_cell(d, h))
+    torch.manual_seed(0)
+    gru = nn.GRU(d, h)
+    assert stated["parameters"] == sum(p.numel() for p in gru.parameters())
+    assert stated["weight_ih_l0"] == tuple(gru.weight_ih_l0.shape) == (3 * h, d)
+    assert stated["weight_hh_l0"] == tuple(gru.weight_hh_l0.shape) == (3 * h, h)
+    x, h0 = torch.randn(1, 1, d), torch.randn(1, 1, h)
+    _, h1 = gru(x, h0)
+    blocks = lambda w: dict(zip(stated["gates"], w.chunk(3, dim=0)))  # noqa: E731
+    w_i, w_h, b_i, b_h = (blocks(w) for w in (gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0, gru.bias_hh_l0))
+    xt, ht = x[0], h0[0]
+    r = torch.sigmoid(xt @ w_i["r"].T + b_i["r"] + ht @ w_h["r"].T + b_h["r"])
+    z = torch.sigmoid(xt @ w_i["z"].T + b_i["z"] + ht @ w_h["z"].T + b_h["z"])
+    assert stated["reset_applied"] == "after W_hn"
+    n = torch.tanh(xt @ w_i["n"].T + b_i["n"] + r * (ht @ w_h["n"].T + b_h["n"]))
+    torch.testing.assert_close((1 - z) * n + z * ht, h1[0])
+    # Cho et al.'s form, the reset before W_hn, is another function
+    n_cho = torch.tanh(xt @ w_i["n"].T + b_i["n"] + (r * ht) @ w_h["n"].T + b_h["n"])
+    assert not torch.allclose((1 - z) * n_cho + z * ht, h1[0])
+
+
+@pytest.mark.parametrize("args", [(28, 112, (32, 64), 64, 11), (32, 48, (16, 32, 64), 32, 37), (16, 6, (8,), 5, 5)])
+def test_crnn_against_layers(args, draw):
+    height, width, channels, hidden, classes = args
+    _, stated = draw(lambda: diagrams.crnn(*args))
+    stages, cin = [], 1
+    for c in channels:
+        stages += [nn.Conv2d(cin, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2)]
+        cin = c
+    cnn = nn.Sequential(*stages).eval()
+    with torch.no_grad():
+        fmap = cnn(torch.zeros(1, 1, height, width))
+    scale = 2 ** len(channels)
+    assert tuple(fmap.shape[1:]) == (channels[-1], height // scale, width // scale)
+    assert [tuple(m.shape[1:]) for m in _stage_outputs(cnn, height, width)] == stated["sizes"]
+    frames = fmap.permute(3, 0, 1, 2).flatten(2)  # (W', batch, C·H'): one frame per column
+    assert (frames.shape[0], frames.shape[2]) == (stated["frames"], stated["feature_size"])
+    lstm = nn.LSTM(stated["feature_size"], stated["lstm_hidden"], bidirectional=stated["bidirectional"])
+    linear = nn.Linear(2 * stated["lstm_hidden"], stated["num_classes"])
+    with torch.no_grad():
+        scores = linear(lstm(frames)[0])
+    assert tuple(scores.shape) == (stated["frames"], 1, classes)
+    # the drawn path decodes to "123"; CTC (blank 0, digit d -> class d + 1) finds it likely for "123" only
+    path, decoded = stated["example"]["path"], stated["example"]["decoded"]
+    ids = torch.tensor([0 if ch == "-" else int(ch) + 1 for ch in path])
+    assert len(path) == stated["frames"] and decoded == "123"
+    greedy = [int(i) for k, i in enumerate(ids) if i != 0 and (k == 0 or i != ids[k - 1])]
+    assert "".join(str(i - 1) for i in greedy) == decoded
+    log_probs = F.log_softmax(10.0 * F.one_hot(ids, classes).float(), dim=-1)[:, None]
+    ctc = nn.CTCLoss(blank=0)
+    lengths = (torch.tensor([len(path)]), torch.tensor([3]))
+    assert ctc(log_probs, torch.tensor([[2, 3, 4]]), *lengths) < 0.01
+    assert ctc(log_probs, torch.tensor([[2, 3, 3]]), *lengths) > 1
+
+
+def _stage_outputs(cnn, height, width):
+    x, outs = torch.zeros(1, 1, height, width), []
+    with torch.no_grad():
+        for layer in cnn:
+            x = layer(x)
+            if isinstance(layer, nn.MaxPool2d):
+                outs.append(x)
+    return outs
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: diagrams.rnn_unrolled(steps=0), "steps"),
+        (lambda: diagrams.rnn_unrolled(steps=7), "at most 6"),
+        (lambda: diagrams.rnn_unrolled(input_size=2.5), "input_size"),
+        (lambda: diagrams.rnn_unrolled(hidden_size=10_000), "below 10,000"),
+        (lambda: diagrams.lstm_cell(hidden_size=0), "hidden_size"),
+        (lambda: diagrams.lstm_cell(input_size=True), "input_size"),
+        (lambda: diagrams.gru_cell(hidden_size=-16), "hidden_size"),
+        (lambda: diagrams.gru_cell(input_size="8"), "input_size"),
+        (lambda: diagrams.crnn(height=30), r"divisible by 2\*\*2 = 4"),
+        (lambda: diagrams.crnn(width=114), "divisible"),
+        (lambda: diagrams.crnn(height=28, channels=(8, 16, 32)), r"divisible by 2\*\*3 = 8"),
+        (lambda: diagrams.crnn(channels=()), "1 to 4 stages"),
+        (lambda: diagrams.crnn(channels=(32, 0)), "each channel count"),
+        (lambda: diagrams.crnn(width=8), "frames"),
+        (lambda: diagrams.crnn(width=4 * 49), "frames"),
+        (lambda: diagrams.crnn(num_classes=4), "num_classes"),
+        (lambda: diagrams.crnn(hidden_size=0), "hidden_size"),
+    ],
+)
+def test_sequence_diagrams_bad_arguments(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+    plt.close("all")
+
+
+# ------------------------------------------------------------------------------------------ chapter 6 TCN
+TCN_CALLS = {
+    "tcn": lambda: diagrams.tcn(),
+    "tcn kernel 2": lambda: diagrams.tcn(2, (1, 2, 4, 8), length=20),
+    "tcn short": lambda: diagrams.tcn(3, (1,), length=2),
+    "tcn deep": lambda: diagrams.tcn(3, (1, 1, 2, 2, 4, 4, 8, 8), length=64),
+}
+
+
+@pytest.mark.parametrize("name", list(TCN_CALLS))
+def test_tcn_style(name, draw):
+    CALLS.update(TCN_CALLS)  # the checks of test_style, on these drawings
+    test_style(name, draw)
+
+
+@pytest.mark.parametrize("kernel,dilations,length", [(3, (1, 1, 2, 2, 4, 4), None), (2, (1, 2, 4), 12), (4, (3, 1), 9)])
+def test_tcn_receptive_field_against_conv1d(kernel, dilations, length, draw):
+    """The inputs the diagram colours are those on which the last output of real causal Conv1d layers
+    depends: where its gradient is not zero."""
+    _, stated = draw(lambda: diagrams.tcn(kernel, dilations, length))
+    n = stated["length"]
+    torch.manual_seed(0)
+    layers = [nn.Conv1d(4, 4, kernel, dilation=d) for d in dilations]
+    x = torch.randn(3, 4, n, requires_grad=True)
+    h = x
+    for layer, pad in zip(layers, stated["padding"]):
+        h = torch.tanh(layer(F.pad(h, (pad, 0))))  # causal: zeros on the left only
+        assert h.shape[-1] == n
+    (grad,) = torch.autograd.grad(h[:, :, -1].sum(), x)
+    seen = torch.nonzero(grad.abs().sum(dim=(0, 1))).flatten().tolist()
+    assert seen == stated["seen"]
+    assert stated["receptive_field"] == 1 + (kernel - 1) * sum(dilations)
+    assert len(seen) == min(stated["receptive_field"], n)
+    assert stated["layers"] == len(dilations) and stated["dilations"] == tuple(dilations)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"kernel_size": 1}, "kernel_size"),
+        ({"dilations": ()}, "dilations"),
+        ({"dilations": "124"}, "dilations"),
+        ({"dilations": (1, 0)}, "dilation"),
+        ({"length": 0}, "length"),
+        ({"length": 100}, "length"),
+    ],
+)
+def test_tcn_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        diagrams.tcn(**kwargs)
+    plt.close("all")

@@ -7,10 +7,12 @@ Submodules: ``architecture`` (layer depth, calibration for identity proofs), ``b
 ``biometrics`` (FMR, FNMR, ROC, DET, EER, CMC, open-set rates), ``boxes`` (box formats, IoU, GIoU, box coding,
 anchors), ``cells`` (synthetic touching cells, border weights), ``detection`` (NMS, AP and mAP equal to
 COCOeval), ``detection_data`` (generated shapes with exact boxes), ``detection_training`` (training and
-running a detector), ``diagrams`` (architecture diagrams drawn from code, with the sizes they state),
+running a detector), ``digit_strings`` (strings of MNIST digits, CTC decoding, character error rate),
+``diagrams`` (architecture diagrams drawn from code, with the sizes they state),
 ``embedding`` (face embedding network, metric-learning losses, training and evaluation), ``fcos``
 (the one-stage detector of chapter 4, in pieces), ``identities`` (generated faces of many identities, in
-groups), ``models`` (networks reused after the notebook that teaches them), ``segmentation`` (U-Net, IoU,
+groups), ``models`` (networks reused after the notebook that teaches them), ``sequences`` (sequences of
+digits that must be remembered over a chosen distance), ``segmentation`` (U-Net, IoU,
 weighted loss), ``widgets`` (explorers that also run headless).
 """
 
@@ -24,11 +26,13 @@ from . import (
     detection_data,
     detection_training,
     diagrams,
+    digit_strings,
     embedding,
     fcos,
     identities,
     models,
     segmentation,
+    sequences,
     widgets,
 )
 from .config import (
@@ -66,12 +70,14 @@ __all__ = [
     "detection",
     "detection_data",
     "detection_training",
+    "digit_strings",
     "diagrams",
     "embedding",
     "fcos",
     "identities",
     "models",
     "segmentation",
+    "sequences",
     "widgets",
     "DEVICE_ENV",
     "MODE_ENV",

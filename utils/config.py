@@ -151,12 +151,18 @@ def use_full_float32() -> None:
         torch.backends.cuda.matmul.allow_tf32 = False
 
 
-def setup(seed: int = 0, device: str | None = None) -> torch.device:
+def setup(seed: int = 0, device: str | None = None, threads: int | None = None) -> torch.device:
     """Start a notebook: read the mode, seed everything, choose the device and print all three.
 
     The device is :func:`get_device` of ``device``: that device if given, else ``$DLCV_DEVICE`` if set,
-    else the best available. Returns the chosen device.
+    else the best available. ``threads``, if given, is the number of CPU threads PyTorch uses
+    (:func:`torch.set_num_threads`): chapter 6's small recurrent networks run one small step after another,
+    too small to share between threads, and take one. Returns the chosen device.
     """
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"threads must be a positive integer or None, not {threads!r}")
+        torch.set_num_threads(threads)
     from .plotting import use_crisp_inline_figures
 
     mode = get_mode()
@@ -165,5 +171,6 @@ def setup(seed: int = 0, device: str | None = None) -> torch.device:
     seed_everything(seed)
     dev = get_device(device)
     hint = "DLCV_MODE=full for the full run" if mode == "quick" else "DLCV_MODE=quick for a fast run"
-    print(f"Mode: {mode} | device: {dev} | seed {seed} | torch {torch.__version__}\n({hint})")
+    cpu = f" | {threads} CPU thread{'s' * (threads > 1)}" if threads is not None else ""
+    print(f"Mode: {mode} | device: {dev} | seed {seed}{cpu} | torch {torch.__version__}\n({hint})")
     return dev

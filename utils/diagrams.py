@@ -1,4 +1,4 @@
-"""Architecture diagrams drawn from code: the blocks of chapters 2 to 4, in one style.
+"""Architecture diagrams drawn from code: the blocks of chapters 2 to 6, in one style.
 
 Each public function draws a new matplotlib figure (the notebook shows it when the cell ends; nothing is
 read from disk or the network) and returns ``(fig, stated)``: ``stated`` is a dict of every size and count
@@ -38,6 +38,7 @@ PALETTE = {
     "up": ("#f5d3e6", "#a8467c"),  # upsampling, transposed convolution
     "se": ("#e4efc4", "#6f8a1f"),  # squeeze-and-excitation, attention
     "reg": ("#e8e3dc", "#7a6a55"),  # regularisation: stochastic depth, dropout
+    "rnn": ("#d5f1f6", "#1f7a8c"),  # recurrent layer or cell: RNN, LSTM, GRU
 }
 
 
@@ -1090,3 +1091,421 @@ def metric_learning(n_classes: int = 500, dim: int = 64):
         _arrow(ax, head_box.bottom, loss_box.top)
     inputs = {name: len(spec[0]) for name, spec in columns.items()}
     return fig, {"inputs": inputs, "shared_network": True, "dim": d, "class_vectors": (n, d)}
+
+
+# ------------------------------------------------------------------------------------- chapter 6 sequences
+GRADIENT = PALETTE["pool"][1]  # backpropagation's arrows and labels: dashed, in red
+
+
+def _frame(ax, left, bottom, right, top):
+    """The outline of a recurrent cell: a rounded, unfilled rectangle (the texts inside keep a white ground)."""
+    ax.add_patch(
+        FancyBboxPatch(
+            (left, bottom), right - left, top - bottom, boxstyle="round,pad=0,rounding_size=0.12", fc="none",
+            ec=PALETTE["rnn"][1], lw=1.3, zorder=0,
+        )
+    )  # fmt: skip
+
+
+def _dot(ax, xy):
+    """A junction: a line that splits in two."""
+    ax.plot(*xy, "o", color=LINE, ms=3.5, zorder=3)
+
+
+def rnn_unrolled(input_size: int = 8, hidden_size: int = 16, steps: int = 4):
+    """A vanilla (Elman) RNN, folded (its cell with the loop h feeding back) and unrolled over ``steps``.
+
+    Every step computes hₜ = tanh(W_ih xₜ + b_ih + W_hh hₜ₋₁ + b_hh) with the same weights (PyTorch's
+    ``nn.RNN``, D = ``input_size``, H = ``hidden_size``); the output at step t is hₜ, h₀ enters from the
+    left. The dashed red row underneath is backpropagation through time: the gradient flows from the last
+    step to the first, multiplied by W_hhᵀ (and tanh's derivative) at every step. ``stated``: ``steps``,
+    ``parameters`` (of ``nn.RNN(input_size, hidden_size)``: H·(D + H) + 2H), ``weights`` (the shapes of
+    ``weight_ih_l0`` and ``weight_hh_l0``) and ``shared_weights``.
+    """
+    d, h = _positive_int("input_size", input_size), _positive_int("hidden_size", hidden_size)
+    n = _positive_int("steps", steps)
+    if n > 6:
+        raise ValueError(f"steps must be at most 6 to fit the drawing, got {n}")
+    if max(d, h) > 9_999:
+        raise ValueError("input_size and hidden_size must be below 10,000 to write them in the drawing")
+    params = h * (d + h) + 2 * h
+    fig, ax = _canvas(MAX_WIDTH, 3.45, f"A recurrent network (Elman RNN), unrolled over {n} step{'s' * (n > 1)}")
+    yo, yc, yx = 2.45, 1.7, 0.95  # outputs, cells, inputs
+    _text(ax, (4.0, 3.25), r"every step: $h_t = \tanh(W_{ih}\,x_t + b_{ih} + W_{hh}\,h_{t-1} + b_{hh})$, output $h_t$",
+          FONT)  # fmt: skip
+    shared = (
+        rf"the same weights at every step: $W_{{ih}}$ {h}×{d}, $W_{{hh}}$ {h}×{h}, $b_{{ih}}$, $b_{{hh}}$ {h}: "
+        f"{params:,} parameters"
+    )
+    _text(ax, (4.0, 2.95), shared)
+    # the folded network: one cell, its output fed back as the next step's h
+    fx = 0.6
+    out = _box(ax, (fx, yo), 0.5, 0.3, "$h_t$", "io")
+    cell = _box(ax, (fx, yc), 0.78, 0.56, "RNN\ncell", "rnn")
+    inp = _box(ax, (fx, yx), 0.5, 0.3, "$x_t$", "io")
+    _arrow(ax, inp.top, cell.bottom)
+    _arrow(ax, cell.top, out.bottom)
+    loop_x, dy = cell.right[0] + 0.28, 0.14
+    _arrow(ax, (cell.right[0], yc + dy), (loop_x, yc + dy), (loop_x, yc - dy), (cell.right[0], yc - dy))
+    _text(ax, (loop_x + 0.06, yc + dy + 0.16), "$h_{t-1}$")
+    _text(ax, (1.75, yc), "=", 14)
+    # unrolled: h0, then one column per step
+    h0 = _box(ax, (2.2, yc), 0.42, 0.3, "$h_0$", "io")
+    pitch = min(1.3, (MAX_WIDTH - 0.1 - 2.6) / n)
+    xs = [2.6 + pitch * (t + 0.5) for t in range(n)]
+    cw = min(1.0, pitch - 0.3)
+    prev = h0
+    for t, x in enumerate(xs, 1):
+        c = _box(ax, (x, yc), cw, 0.56, "", "rnn")
+        _text(ax, (x, yc + 0.11), "tanh", FONT)
+        _text(ax, (x, yc - 0.12), r"$W_{ih}, W_{hh}$")
+        o = _box(ax, (x, yo), 0.5, 0.3, f"$h_{{{t}}}$", "io")
+        i = _box(ax, (x, yx), 0.5, 0.3, f"$x_{{{t}}}$", "io")
+        _arrow(ax, i.top, c.bottom)
+        _arrow(ax, c.top, o.bottom)
+        _arrow(ax, prev.right, c.left)
+        prev = c
+    # backpropagation through time: right to left, under the inputs
+    yg = 0.5
+    points = [h0.x, *xs]
+    for t in range(n, 0, -1):
+        _text(ax, (points[t], yg + 0.14), rf"$\partial L / \partial h_{{{t}}}$", color=GRADIENT)
+        start = points[t] - 0.3
+        _arrow(ax, (start, yg), (points[t - 1] + (0.3 if t > 1 else 0.22), yg), color=GRADIENT, ls="--")
+    bptt = (
+        r"backpropagation through time: $\partial L / \partial h_t = \partial L_t / \partial h_t + "
+        r"W_{hh}^\top\,[(1 - h_{t+1}^2) \odot \partial L / \partial h_{t+1}]$"
+    )
+    _text(ax, (4.0, 0.13), bptt, color=GRADIENT)
+    weights = {"weight_ih_l0": (h, d), "weight_hh_l0": (h, h)}
+    return fig, {"steps": n, "parameters": params, "weights": weights, "shared_weights": True}
+
+
+def _gate_weights(gates: str, h: int, d: int) -> str:
+    """The note under a gated cell: its gates (``"i, f, g, o"``) are the row blocks of its weights."""
+    k = len(gates.split(", "))
+    return f"{gates}: the row blocks of weight_ih_l0 ({k}H × D = {k * h} × {d}) and weight_hh_l0 ({k * h} × {h})"
+
+
+def lstm_cell(input_size: int = 8, hidden_size: int = 16):
+    """The LSTM cell as in PyTorch's ``nn.LSTM`` documentation: inputs xₜ, hₜ₋₁ and cₜ₋₁; four gates i, f,
+    g, o (sigmoid, sigmoid, tanh, sigmoid), each a linear map of [xₜ, hₜ₋₁]; the cell state's highway along
+    the top, cₜ = f ⊙ cₜ₋₁ + i ⊙ g; and the output hₜ = o ⊙ tanh(cₜ).
+
+    ``stated``: ``gates`` (PyTorch's order, that of the row blocks of the weights), ``activations``,
+    ``weight_ih_l0`` (4H × D), ``weight_hh_l0`` (4H × H) and ``parameters`` (of ``nn.LSTM(input_size,
+    hidden_size)``).
+    """
+    d, h = _positive_int("input_size", input_size), _positive_int("hidden_size", hidden_size)
+    if max(d, h) > 9_999:
+        raise ValueError("input_size and hidden_size must be below 10,000 to write them in the drawing")
+    params = 4 * (h * (d + h) + 2 * h)
+    fig, ax = _canvas(MAX_WIDTH, 4.45, "LSTM cell (PyTorch's nn.LSTM)")
+    hw, op, gy, bus, base = 3.95, 3.0, 2.3, 1.72, 1.2  # highway, ops, gates, [x, h] bus, x's box
+    _frame(ax, 1.0, bus - 0.22, 6.75, hw + 0.28)
+    c_in = _box(ax, (0.45, hw), 0.62, 0.3, "$c_{t-1}$", "io")
+    h_in = _box(ax, (0.45, bus), 0.62, 0.3, "$h_{t-1}$", "io")
+    c_out = _box(ax, (7.45, hw), 0.5, 0.3, "$c_t$", "io")
+    h_out = _box(ax, (7.45, op), 0.5, 0.3, "$h_t$", "io")
+    cat = _op(ax, (1.45, bus), "C")
+    x_in = _box(ax, (1.45, base - 0.2), 0.5, 0.3, "$x_t$", "io")
+    _arrow(ax, h_in.right, cat.left)
+    _arrow(ax, x_in.top, cat.bottom)
+    xs = {"f": 2.25, "i": 3.1, "g": 4.4, "o": 5.45}
+    acts = {"i": "sigmoid", "f": "sigmoid", "g": "tanh", "o": "sigmoid"}
+    gates = {}
+    for name, x in xs.items():
+        symbol = r"\tanh" if acts[name] == "tanh" else r"\sigma"
+        gates[name] = _box(ax, (x, gy), 0.72, 0.34, rf"${name}$: ${symbol}$", "fc")
+        _arrow(ax, (x, bus), gates[name].bottom)
+    ax.plot([cat.right[0], xs["o"]], [bus, bus], color=LINE, lw=1.1, zorder=2)
+    for x in list(xs.values())[:-1]:
+        _dot(ax, (x, bus))
+    _text(ax, ((cat.right[0] + xs["f"]) / 2 - 0.02, bus + 0.15), r"$[x_t, h_{t-1}]$")
+    # the highway: forget, then write
+    forget = _op(ax, (xs["f"], hw), "⊙")
+    add = _op(ax, ((xs["i"] + xs["g"]) / 2, hw), "+")
+    write = _op(ax, (add.x, op), "⊙")
+    _arrow(ax, c_in.right, forget.left)
+    _arrow(ax, forget.right, add.left)
+    _arrow(ax, add.right, c_out.left)
+    _arrow(ax, gates["f"].top, forget.bottom)
+    _arrow(ax, gates["i"].top, (xs["i"], op), write.left)
+    _arrow(ax, gates["g"].top, (xs["g"], op), write.right)
+    _arrow(ax, write.top, add.bottom)
+    # read: o ⊙ tanh(c_t)
+    rx = 6.15
+    _dot(ax, (rx, hw))
+    squash = _box(ax, (rx, (hw + op) / 2), 0.55, 0.3, r"$\tanh$", "act")
+    read = _op(ax, (rx, op), "⊙")
+    _arrow(ax, (rx, hw), squash.top)
+    _arrow(ax, squash.bottom, read.top)
+    _arrow(ax, gates["o"].top, (xs["o"], op), read.left)
+    _arrow(ax, read.right, h_out.left)
+    _text(ax, (forget.x + 0.2, hw + 0.14), "forget", ha="left")
+    _text(ax, (add.x + 0.2, hw + 0.14), "write", ha="left")
+    _text(ax, (rx + 0.22, op + 0.17), "read", ha="left")
+    _text(ax, (3.5, hw + 0.4), "cell state: a highway with only ⊙ and +", FONT)
+    lines = [
+        r"$i = \sigma(W_{ii}\,x_t + b_{ii} + W_{hi}\,h_{t-1} + b_{hi})$; $f$ and $o$ alike ($W_{if}$, $W_{io}$, …), "
+        r"$g$ with $\tanh$",
+        r"$c_t = f \odot c_{t-1} + i \odot g$,   $h_t = o \odot \tanh(c_t)$   ($\odot$: element by element)",
+        f"{_gate_weights('i, f, g, o', h, d)}: {params:,} parameters",
+    ]
+    for k, line in enumerate(lines):
+        _text(ax, (4.0, 0.72 - 0.27 * k), line, FONT if k < 2 else SMALL)
+    stated = {"gates": ("i", "f", "g", "o"), "activations": ("sigmoid", "sigmoid", "tanh", "sigmoid")}
+    return fig, {**stated, "weight_ih_l0": (4 * h, d), "weight_hh_l0": (4 * h, h), "parameters": params}
+
+
+def gru_cell(input_size: int = 8, hidden_size: int = 16):
+    """The GRU cell in PyTorch's form (``nn.GRU``): the reset gate r and the update gate z are linear maps of
+    [xₜ, hₜ₋₁] through a sigmoid; the candidate n = tanh(W_in xₜ + b_in + r ⊙ (W_hn hₜ₋₁ + b_hn)), the reset
+    applied *after* W_hn (Cho et al. 2014 apply it before: W (r ⊙ h)); hₜ = (1 − z) ⊙ n + z ⊙ hₜ₋₁ along
+    the top.
+
+    ``stated``: ``gates`` (PyTorch's order, that of the row blocks of the weights), ``weight_ih_l0``
+    (3H × D), ``weight_hh_l0`` (3H × H), ``parameters`` (of ``nn.GRU(input_size, hidden_size)``) and
+    ``reset_applied``.
+    """
+    d, h = _positive_int("input_size", input_size), _positive_int("hidden_size", hidden_size)
+    if max(d, h) > 9_999:
+        raise ValueError("input_size and hidden_size must be below 10,000 to write them in the drawing")
+    params = 3 * (h * (d + h) + 2 * h)
+    fig, ax = _canvas(MAX_WIDTH, 5.0, "GRU cell (PyTorch's nn.GRU)")
+    hw, zj, zy, bus, ry, ny, wy, xy = 4.55, 4.1, 3.7, 3.25, 2.8, 2.2, 1.65, 1.2  # levels, top to bottom
+    _frame(ax, 0.8, 1.4, 7.05, hw + 0.25)
+    h_in = _box(ax, (0.4, hw), 0.62, 0.3, "$h_{t-1}$", "io")
+    h_out = _box(ax, (7.5, hw), 0.45, 0.3, "$h_t$", "io")
+    cat = _op(ax, (1.6, bus), "C")
+    x_in = _box(ax, (1.6, xy), 0.5, 0.3, "$x_t$", "io")
+    keep = _op(ax, (5.6, hw), "⊙")
+    add = _op(ax, (6.7, hw), "+")
+    _arrow(ax, h_in.right, keep.left)
+    _arrow(ax, keep.right, add.left)
+    _arrow(ax, add.right, h_out.left)
+    # h_{t-1} down to the gates and to W_hn; x_t up to the gates and to W_in
+    drop = 1.0
+    _dot(ax, (drop, hw))
+    _dot(ax, (drop, bus))
+    w_hn = _box(ax, (2.45, ny), 1.1, 0.3, r"$W_{hn}\,h_{t-1} + b_{hn}$", "fc")
+    hop = np.linspace(np.pi, 0, 13)  # x_t's line crosses this one: a small bridge over it
+    ax.plot(cat.x + 0.07 * np.cos(hop), ny + 0.07 * np.sin(hop), color=LINE, lw=1.1, zorder=2)
+    _arrow(ax, (drop, hw), (drop, ny), (cat.x - 0.07, ny), style="-")
+    _arrow(ax, (cat.x + 0.07, ny), w_hn.left)
+    _arrow(ax, (drop, bus), cat.left)
+    _arrow(ax, x_in.top, cat.bottom)
+    reset, plus = _op(ax, (3.45, ny), "⊙"), _op(ax, (4.15, ny), "+")
+    w_in = _box(ax, (plus.x, wy), 0.92, 0.3, r"$W_{in}\,x_t + b_{in}$", "fc")
+    _arrow(ax, x_in.right, (plus.x, xy), w_in.bottom)
+    _arrow(ax, w_hn.right, reset.left)
+    _arrow(ax, reset.right, plus.left)
+    _arrow(ax, w_in.top, plus.bottom)
+    squash = _box(ax, (4.95, ny), 0.55, 0.3, r"$\tanh$", "act")
+    _arrow(ax, plus.right, squash.left)
+    # the gates, from [x_t, h_{t-1}]
+    r = _box(ax, (reset.x, ry), 0.7, 0.3, r"$r$: $\sigma$", "fc")
+    z = _box(ax, (keep.x, zy), 0.7, 0.3, r"$z$: $\sigma$", "fc")
+    ax.plot([cat.right[0], z.x], [bus, bus], color=LINE, lw=1.1, zorder=2)
+    _dot(ax, (r.x, bus))
+    _arrow(ax, (r.x, bus), r.top)
+    _arrow(ax, (z.x, bus), z.bottom)
+    _arrow(ax, r.bottom, reset.top)
+    _text(ax, ((cat.right[0] + r.left[0]) / 2 + 0.1, bus + 0.15), r"$[x_t, h_{t-1}]$")
+    _text(ax, (2.4, (bus + w_hn.top[1]) / 2), "Cho et al. 2014:\n" + r"$W\,(r \odot h)$ instead")
+    # mixing: (1 - z) ⊙ n + z ⊙ h_{t-1}
+    _dot(ax, (z.x, zj))
+    _arrow(ax, z.top, keep.bottom)
+    one_minus = _box(ax, ((z.x + add.x) / 2 - 0.02, zj), 0.52, 0.28, "$1 - z$", "merge", SMALL)
+    mix = _op(ax, (add.x, zj), "⊙")
+    _arrow(ax, (z.x, zj), one_minus.left)
+    _arrow(ax, one_minus.right, mix.left)
+    _arrow(ax, squash.right, (add.x, ny), mix.bottom)
+    _arrow(ax, mix.top, add.bottom)
+    _text(ax, ((squash.right[0] + add.x) / 2, ny + 0.13), "$n$")
+    _text(ax, (keep.x - 0.2, hw + 0.15), "keep", ha="right")
+    lines = [
+        r"$r = \sigma(W_{ir}\,x_t + b_{ir} + W_{hr}\,h_{t-1} + b_{hr})$,   "
+        r"$z = \sigma(W_{iz}\,x_t + b_{iz} + W_{hz}\,h_{t-1} + b_{hz})$",
+        r"$n = \tanh(W_{in}\,x_t + b_{in} + r \odot (W_{hn}\,h_{t-1} + b_{hn}))$,   "
+        r"$h_t = (1 - z) \odot n + z \odot h_{t-1}$",
+        f"{_gate_weights('r, z, n', h, d)}: {params:,} parameters",
+    ]
+    for k, line in enumerate(lines):
+        _text(ax, (4.0, 0.72 - 0.27 * k), line, FONT if k < 2 else SMALL)
+    stated = {"gates": ("r", "z", "n"), "weight_ih_l0": (3 * h, d), "weight_hh_l0": (3 * h, h)}
+    return fig, {**stated, "parameters": params, "reset_applied": "after W_hn"}
+
+
+def _ctc_example(frames: int, label: str = "123") -> list[str]:
+    """A per-frame path of ``frames`` symbols (``-``: blank) that CTC decoding collapses to ``label``: each
+    character, repeated twice where there is room, in the middle of its share of the frames."""
+    path = ["-"] * frames
+    for k, ch in enumerate(label):
+        lo, hi = k * frames // len(label), (k + 1) * frames // len(label)
+        repeat = 2 if hi - lo >= 4 else 1
+        start = lo + (hi - lo - repeat) // 2
+        path[start : start + repeat] = [ch] * repeat
+    return path
+
+
+def crnn(height: int = 28, width: int = 112, channels=(32, 64), hidden_size: int = 64, num_classes: int = 11):
+    """CRNN (Shi, Bai and Yao, 2015) reading a string of digits: a small CNN, its feature map read column by
+    column by a bidirectional LSTM, a linear layer per column and CTC.
+
+    The input is a grey image ``height`` × ``width``; each CNN stage is a 3×3 convolution (padding 1),
+    batch norm, ReLU and a 2×2 max-pool, with ``channels`` (one stage per entry), so the map has
+    C × H/2ᵏ × W/2ᵏ. Each of its W/2ᵏ columns is one time step (a frame of C·H/2ᵏ features) for the
+    bidirectional LSTM (``hidden_size`` units per direction); a linear layer gives ``num_classes`` scores
+    per frame (class 0 the CTC blank, digit d class d + 1: at least 5 classes to read the example "123");
+    CTC is the loss for training, and decoding merges repeats and drops blanks. ``stated``: ``frames``,
+    ``feature_size``, ``num_classes``, ``lstm_hidden``, ``bidirectional``, ``sizes`` (C, h, w after each
+    stage) and ``example`` (the per-frame path drawn and what it decodes to).
+    """
+    hh, ww = _positive_int("height", height), _positive_int("width", width)
+    hidden, classes = _positive_int("hidden_size", hidden_size), _positive_int("num_classes", num_classes, 5)
+    chans = [_positive_int("each channel count", c) for c in np.atleast_1d(channels).tolist()]
+    if not 1 <= len(chans) <= 4:
+        raise ValueError(f"channels must give 1 to 4 stages, got {channels!r}")
+    scale = 2 ** len(chans)
+    if hh % scale or ww % scale:
+        raise ValueError(f"height and width must be divisible by 2**{len(chans)} = {scale}, got {hh} × {ww}")
+    frames, h_out = ww // scale, hh // scale
+    if not 3 <= frames <= 48:
+        raise ValueError(f"width / {scale} must give between 3 and 48 frames to draw one column each, got {frames}")
+    if max(hh, ww, hidden, classes, *chans) > 9_999:
+        raise ValueError("an argument is too large to write in the drawing")
+    sizes, cin = [], 1
+    for k, c in enumerate(chans, 1):
+        sizes.append((c, hh // 2**k, ww // 2**k))
+    feature = chans[-1] * h_out
+    path = _ctc_example(frames)
+    # the layout, as depths below the top of the drawing (inches)
+    iw = 2.1
+    ih = min(0.9, max(0.35, iw * hh / ww))
+    image_d = max(0.25 * (len(chans) - 1), ih / 2 - 0.15)  # the image's centre, level with the stages' middle
+    caption_d = image_d + ih / 2 + 0.13
+    note_d = max(0.5 * (len(chans) - 1) + 0.15, caption_d) + 0.33
+    depth, fh = 0.2, 0.42
+    slab_d = note_d + 0.22 + 0.2 + depth / math.sqrt(2) + fh  # the feature map's front face, its bottom
+    by_d = slab_d + 0.55  # forward LSTM
+    ly_d = by_d + 0.34 + 0.6  # linear
+    gy_d = ly_d + 0.47  # the per-frame path
+    height_in = 0.3 + gy_d + 1.0
+    title = "CRNN (Shi, Bai and Yao 2015): CNN, one frame per column, bidirectional LSTM, CTC"
+    fig, ax = _canvas(MAX_WIDTH, height_in, title)
+    top = height_in - 0.3
+    # the CNN: one joined row per stage, the sizes beside
+    stage_boxes = []
+    for k, (c, h_k, w_k) in enumerate(sizes):
+        y = top - 0.5 * k
+        parts = [_conv(3, cin, c), ("BN", "norm"), ("ReLU", "act"), ("2×2 max pool", "pool")]
+        stage_boxes.append(_row(ax, 4.9, y, parts, joined=True))
+        _text(ax, (stage_boxes[-1].right[0] + 0.12, y), f"{c}×{h_k}×{w_k}", ha="left")
+        if k:
+            _arrow(ax, stage_boxes[-2].bottom, stage_boxes[-1].top)
+        cin = c
+    image = _box(ax, (1.6, top - image_d), iw, ih, "123", "io", 16)
+    _text(ax, (image.x, top - caption_d), f"input 1×{hh}×{ww}")
+    _arrow(ax, image.right, (stage_boxes[0].left[0] - 0.12, image.y), (stage_boxes[0].left[0] - 0.12, top),
+           stage_boxes[0].left)  # fmt: skip
+    # the feature map, its columns drawn: each becomes one frame
+    x0, band = 0.95, 6.3
+    cw = min(0.3, band / frames)
+    cx, gw = x0 + band / 2, cw * frames
+    gx, fy = cx - gw / 2, top - slab_d
+    _slab(ax, gx, fy, gw, fh, depth, "io")
+    mark = _shade(PALETTE["io"][0], PALETTE["io"][1], 0.45)
+    for j in range(1, frames):
+        ax.plot([gx + j * cw] * 2, [fy, fy + fh], color=PALETTE["io"][1], lw=0.6, zorder=1)
+    ax.add_patch(Rectangle((gx + 2 * cw, fy), cw, fh, fc=mark, ec=PALETTE["io"][1], lw=0.8, zorder=1))
+    _arrow(ax, stage_boxes[-1].bottom, (stage_boxes[-1].x, fy + fh + depth / math.sqrt(2)))
+    _text(ax, (x0, top - note_d), f"feature map {chans[-1]}×{h_out}×{frames}: each column is one time step",
+          ha="left")  # fmt: skip
+    _text(ax, (x0, top - note_d - 0.22), f"{frames} frames of {chans[-1]}·{h_out} = {feature} features", ha="left")
+    # the bidirectional LSTM reads the frames, a linear layer scores each frame
+    by = top - by_d
+    for j in range(frames):
+        _arrow(ax, (gx + (j + 0.5) * cw, fy), (gx + (j + 0.5) * cw, by + 0.15), lw=0.8)
+    units = f"{hidden} unit{'s' * (hidden > 1)}"
+    _box(ax, (cx, by), band, 0.3, f"forward LSTM, {units}: frame 1 → {frames}", "rnn", SMALL)
+    bwd = _box(ax, (cx, by - 0.34), band, 0.3, f"backward LSTM, {units}: frame {frames} → 1", "rnn", SMALL)
+    digits = "blank + 10 digits" if classes == 11 else f"blank + {classes - 1} symbols"
+    ly = top - ly_d
+    lin = _box(ax, (cx, ly), band, 0.3, f"per frame: linear {2 * hidden} → {classes} ({digits}), softmax", "fc",
+               SMALL)  # fmt: skip
+    _arrow(ax, bwd.bottom, lin.top)
+    _text(ax, (cx + 0.12, (bwd.bottom[1] + lin.top[1]) / 2), f"both directions, concatenated: 2 × {hidden}",
+          ha="left")  # fmt: skip
+    gy = top - gy_d
+    grid = _grid(ax, (gx, gy + cw / 2), [path], cw, [["white"] * frames], size=SMALL)
+    _arrow(ax, lin.bottom, (cx, grid.top[1]))
+    for y, label in ((fy + fh / 2, "frames"), (by - 0.17, "BiLSTM"), (ly, "linear"), (grid.y, "argmax")):
+        _text(ax, (x0 / 2, y), label)
+    decoded = "".join(ch for k, ch in enumerate(path) if ch != "-" and (k == 0 or path[k - 1] != ch))
+    _text(ax, (4.0, gy - cw / 2 - 0.3), "CTC: the loss sums the probabilities of every path that collapses to "
+          "the label", FONT)  # fmt: skip
+    rule = f"decoding: merge repeats, drop blanks (-): 1 1 - 2 - - 3 3 → 123; the path above → {decoded}"
+    _text(ax, (4.0, gy - cw / 2 - 0.57), rule, FONT)
+    stated = {"frames": frames, "feature_size": feature, "num_classes": classes, "lstm_hidden": hidden}
+    return fig, {**stated, "bidirectional": True, "sizes": sizes, "example": {"path": path, "decoded": decoded}}
+
+
+# ------------------------------------------------------------------------------------------------ chapter 6
+def tcn(kernel_size: int = 3, dilations=(1, 1, 2, 2, 4, 4), length: int | None = None):
+    """A stack of causal dilated 1-D convolutions (a temporal convolution network, Bai, Kolter and Koltun
+    2018) unrolled over ``length`` time steps (default: the receptive field plus 4): one row of dots per
+    layer, input at the bottom, and the connections that reach the last output, whose inputs are
+    coloured. Layer ``i`` has dilation ``dilations[i]`` and sees its input at ``t, t - d, ..., t - (k-1) d``
+    (``k = kernel_size``), padded with zeros on the left, so that nothing comes from the future.
+    ``stated``: ``kernel_size``, ``dilations``, ``layers``, ``length``, ``padding`` (left zeros per layer,
+    ``(k - 1) d``), ``receptive_field`` (``1 + (k - 1) * sum(dilations)``) and ``seen`` (the input positions
+    the last output depends on).
+    """
+    k = _positive_int("kernel_size", kernel_size, 2)
+    if isinstance(dilations, (str, bytes)) or not hasattr(dilations, "__len__") or not 1 <= len(dilations) <= 8:
+        raise ValueError(f"dilations must be a sequence of 1 to 8 positive integers, got {dilations!r}")
+    ds = tuple(_positive_int("each dilation", d) for d in dilations)
+    rf = 1 + (k - 1) * sum(ds)
+    n = rf + 4 if length is None else _positive_int("length", length)
+    if n > 72:
+        raise ValueError(f"length must be at most 72 time steps to be drawn, got {n}")
+    # the positions each layer must compute for the last output, from the top down
+    needed = [{n - 1}]
+    for d in reversed(ds):
+        needed.append({p - j * d for p in needed[-1] for j in range(k) if p - j * d >= 0})
+    needed = needed[::-1]  # needed[0]: the inputs seen, needed[-1]: the last output
+    rows = len(ds) + 1
+    pitch, left, right = 0.42, 1.45, 7.85
+    height = rows * pitch + 0.75
+    title = f"Causal dilated convolutions: kernel {k}, dilations {', '.join(map(str, ds))}"
+    fig, ax = _canvas(MAX_WIDTH, height, title)
+    step = (right - left) / max(n - 1, 1)
+    r = min(0.055, 0.32 * step)
+    xs = [left + t * step for t in range(n)]
+    ys = [0.75 + i * pitch for i in range(rows)]
+    for i in range(rows):
+        label = "input x" if i == 0 else f"conv {i}, d = {ds[i - 1]}"
+        _text(ax, (0.08, ys[i]), label, SMALL, ha="left")
+        for t in range(n):
+            active = t in needed[i]
+            kind = ("act" if i == 0 else "conv") if active else "merge"
+            fill, edge = PALETTE[kind]
+            ax.add_patch(Circle((xs[t], ys[i]), r, fc=fill, ec=edge if active else "#b0b0b0", lw=0.8, zorder=3))
+    for i, d in enumerate(ds, start=1):
+        for p in needed[i]:
+            for j in range(k):
+                q = p - j * d
+                if q >= 0:
+                    ax.plot([xs[q], xs[p]], [ys[i - 1], ys[i]], color=PALETTE["conv"][1], lw=0.7, zorder=2)
+    seen = sorted(needed[0])
+    y_bracket = ys[0] - 0.3
+    x0, x1 = xs[seen[0]], xs[seen[-1]]
+    ax.plot([x0, x0, x1, x1], [y_bracket + 0.08, y_bracket, y_bracket, y_bracket + 0.08], color=LINE, lw=1)
+    label = f"receptive field: {rf} steps" + ("" if len(seen) == rf else f", {len(seen)} of them in the sequence")
+    _text(ax, ((x0 + x1) / 2, y_bracket - 0.17), label, SMALL)
+    _text(ax, (xs[0], ys[0] - 0.17), "t = 0", SMALL)
+    _text(ax, (xs[-1], ys[-1] + 0.2), f"output at t = {n - 1}", SMALL, ha="right")
+    stated = {"kernel_size": k, "dilations": ds, "layers": len(ds), "length": n}
+    stated |= {"padding": [(k - 1) * d for d in ds], "receptive_field": rf, "seen": seen}
+    return fig, stated
