@@ -6,8 +6,9 @@ that notebook. Here are the data and the evaluation it needs:
 * :func:`make_digit_strings`: images of strings of 1 to 5 real MNIST digits (:func:`utils.data.load_mnist`)
   pasted left to right with random gaps (negative gaps make digits touch or overlap) and a small vertical
   jitter, in a fixed-size canvas. The ``"train"`` and ``"test"`` splits draw from disjoint sets of MNIST
-  images (the first 80% of each class for training, the rest for testing): test strings are written in
-  handwriting never seen in training. Returns a :class:`DigitStrings`.
+  images (the first 80% of each class for training, the rest for testing): test strings are made of digit
+  images never seen in training. The split is by image, not by writer: all 5,000 come from MNIST's training
+  set, so the same writers can appear on both sides. Returns a :class:`DigitStrings`.
 * :func:`ctc_greedy_decode`: the best path (the most probable class of each frame, repeats merged, blanks
   dropped). :func:`ctc_beam_search`: prefix beam search (Hannun et al. 2014) in log space, which sums the
   probabilities of all alignments of each prefix; with a beam wide enough to keep every prefix it returns

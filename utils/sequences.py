@@ -10,8 +10,8 @@ after seeing it, so the length sets the distance, and a model that forgets does 
 
 The training, validation and test sequences are made of disjoint digit images: :func:`digit_split` splits
 the 1,797 images once, stratified by class with a fixed seed (999 for training, 199 for validation, to tune
-a learning rate, and 599 for testing), so that a test sequence shows a model only handwriting it has never
-seen.
+a learning rate, and 599 for testing), so that a test sequence shows a model only digit images it has never
+seen (the split is by image, not by writer).
 """
 
 from __future__ import annotations
