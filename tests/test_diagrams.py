@@ -746,9 +746,7 @@ def _stage_outputs(cnn, height, width):
     ],
 )
 def test_sequence_diagrams_bad_arguments(call, match):
-    with pytest.raises(ValueError, match=match):
-        call()
-    plt.close("all")
+    test_bad_arguments(call, match)
 
 
 # ------------------------------------------------------------------------------------------ chapter 6 TCN
