@@ -270,3 +270,18 @@ def test_error_rate_and_accuracy():
         ds.character_error_rate([[1]], [[]])
     with pytest.raises(ValueError, match="1-D"):
         ds.edit_distance(torch.zeros(2, 2), [1])
+
+
+def test_a_digit_narrower_than_the_overlap_does_not_push_the_next_one_back():
+    # thin ones (2-4 columns) followed by the largest overlap: the gap is raised so that each digit starts
+    # right of the start of the one before (it once went below column 0 and raised a broadcasting error)
+    data = ds.make_digit_strings(300, min_length=3, max_length=5, spacing=(-8, -8), seed=0)
+    raised = 0
+    for i in range(len(data)):
+        ext = data.digit_extents(i)
+        assert (ext[:, 0] >= 0).all() and (ext[1:, 0] > ext[:-1, 0]).all()
+        gaps = ext[1:, 0] - ext[:-1, 1]
+        widths = ext[:-1, 1] - ext[:-1, 0]
+        assert (gaps == torch.clamp(widths.new_full(gaps.shape, -8), min=1 - widths)).all()
+        raised += int((gaps > -8).sum())
+    assert raised > 0  # the case occurs in this sample

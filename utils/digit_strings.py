@@ -134,9 +134,11 @@ def make_digit_strings(
     from 0-9, and for each digit an image of that class from the split's handwriting (:func:`digit_pool`),
     cropped to its ink. Digits are pasted (by the maximum, so overlapping strokes stay) with a gap drawn
     uniformly from the integers of ``spacing`` (``(low, high)`` pixels; negative means overlap) between
-    neighbouring ink boxes, a left margin of 0 to 4 pixels, the canvas padded on the right, and a vertical
-    offset of up to ``jitter`` pixels from the centre. If a string would not fit, its largest gaps are
-    reduced (never below ``low``); ``width`` must let any ``max_length`` digits fit with gaps ``low``, or a
+    neighbouring ink boxes (raised where needed so that each digit starts at least one column right of the
+    start of the digit before it, whose ink may be narrower than the overlap), a left margin of 0 to 4
+    pixels, the canvas padded on the right, and a vertical offset of up to ``jitter`` pixels from the
+    centre. If a string would not fit, its largest gaps are reduced (never below ``low`` or that floor);
+    ``width`` must let any ``max_length`` digits fit with gaps ``low``, or a
     ``ValueError`` says how wide it must be. ``width=None`` takes that smallest width, rounded up to a
     multiple of 4, plus ``4 * max_length``. ``noise`` adds Gaussian noise of that standard deviation, then
     clips to [0, 1]. The same arguments give the same strings, and the same ``seed``, ``n``, lengths and
@@ -193,9 +195,12 @@ def make_digit_strings(
         gaps = layout.integers(low, high + 1, size=max(length - 1, 0))
         shifts = layout.integers(-jitter, jitter + 1, size=length)
         widths = [crops[k].shape[1] for k in chosen]
+        # a digit never starts before the one on its left: a gap may overlap all but one column of it
+        floors = np.maximum(low, 1 - np.asarray(widths[:-1], dtype=np.int64))
+        gaps = np.maximum(gaps, floors)
         excess = sum(widths) + int(gaps.sum()) - width
-        while excess > 0:  # too long: shrink the largest gaps first, one pixel at a time
-            j = int(np.argmax(gaps))
+        while excess > 0:  # too long: shrink the largest gaps first, one pixel at a time, down to their floor
+            j = int(np.argmax(np.where(gaps > floors, gaps, np.iinfo(np.int64).min)))
             gaps[j] -= 1
             excess -= 1
         x = int(layout.integers(0, min(4, -excess) + 1))
