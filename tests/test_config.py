@@ -89,16 +89,19 @@ def test_data_dir_respects_env(monkeypatch, tmp_path):
 
 
 def test_setup_turns_tf32_off():
-    """On GPUs PyTorch computes float32 convolutions in TF32 by default; setup() asks for full float32."""
+    """On GPUs PyTorch computes float32 convolutions and recurrent layers in TF32 by default; setup() asks
+    for full float32."""
     if hasattr(torch.backends, "fp32_precision"):
-        conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
-        before = conv.fp32_precision, matmul.fp32_precision
+        knobs = torch.backends.cudnn.conv, torch.backends.cudnn.rnn, torch.backends.cuda.matmul
+        before = [k.fp32_precision for k in knobs]
         try:
-            conv.fp32_precision = matmul.fp32_precision = "tf32"
+            for k in knobs:
+                k.fp32_precision = "tf32"
             utils.setup(seed=0, device="cpu")
-            assert (conv.fp32_precision, matmul.fp32_precision) == ("ieee", "ieee")
+            assert [k.fp32_precision for k in knobs] == ["ieee"] * 3
         finally:
-            conv.fp32_precision, matmul.fp32_precision = before
+            for k, value in zip(knobs, before):
+                k.fp32_precision = value
     else:
         before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
         try:

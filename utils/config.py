@@ -139,12 +139,14 @@ def data_dir() -> Path:
 def use_full_float32() -> None:
     """Compute float32 convolutions and matrix products in full float32 on GPUs too.
 
-    NVIDIA GPUs since Ampere run float32 convolutions in TF32 by default (10 bits of mantissa), which
-    changes results in the third decimal: the book's identity proofs (to 1e-4) would then fail on a GPU
-    and pass on the CPU. Full precision costs some speed, not correctness. ``setup()`` calls this.
+    NVIDIA GPUs since Ampere run float32 convolutions and cuDNN's recurrent layers in TF32 by default (10
+    bits of mantissa), which changes results in the third decimal: the book's identity proofs (to 1e-4)
+    would then fail on a GPU and pass on the CPU (an LSTM's cell state, measured on an H200, differed by
+    1.2e-3). Full precision costs some speed, not correctness. ``setup()`` calls this.
     """
     if hasattr(torch.backends, "fp32_precision"):  # PyTorch >= 2.9
         torch.backends.cudnn.conv.fp32_precision = "ieee"
+        torch.backends.cudnn.rnn.fp32_precision = "ieee"
         torch.backends.cuda.matmul.fp32_precision = "ieee"
     else:
         torch.backends.cudnn.allow_tf32 = False
