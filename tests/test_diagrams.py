@@ -637,14 +637,20 @@ def test_rnn_unrolled_against_nn_rnn(d, h, steps, draw):
         torch.testing.assert_close(grads[t], expected)
 
 
+def _assert_stated_weights(stated, cell, gates):
+    """The parameter count and layer 0's weight shapes a cell diagram states, against the real module."""
+    d, h = cell.input_size, cell.hidden_size
+    assert stated["parameters"] == sum(p.numel() for p in cell.parameters())
+    assert stated["weight_ih_l0"] == tuple(cell.weight_ih_l0.shape) == (gates * h, d)
+    assert stated["weight_hh_l0"] == tuple(cell.weight_hh_l0.shape) == (gates * h, h)
+
+
 @pytest.mark.parametrize("d,h", [(8, 16), (3, 7)])
 def test_lstm_cell_against_nn_lstm(d, h, draw):
     _, stated = draw(lambda: diagrams.lstm_cell(d, h))
     torch.manual_seed(0)
     lstm = nn.LSTM(d, h)
-    assert stated["parameters"] == sum(p.numel() for p in lstm.parameters())
-    assert stated["weight_ih_l0"] == tuple(lstm.weight_ih_l0.shape) == (4 * h, d)
-    assert stated["weight_hh_l0"] == tuple(lstm.weight_hh_l0.shape) == (4 * h, h)
+    _assert_stated_weights(stated, lstm, 4)
     x, h0, c0 = torch.randn(1, 1, d), torch.randn(1, 1, h), torch.randn(1, 1, h)
     _, (h1, c1) = lstm(x, (h0, c0))
     # the gates in the stated order are the row blocks of the weights, with the stated activations
@@ -661,9 +667,7 @@ def test_gru_cell_against_nn_gru(d, h, draw):
     _, stated = draw(lambda: diagrams.gru_cell(d, h))
     torch.manual_seed(0)
     gru = nn.GRU(d, h)
-    assert stated["parameters"] == sum(p.numel() for p in gru.parameters())
-    assert stated["weight_ih_l0"] == tuple(gru.weight_ih_l0.shape) == (3 * h, d)
-    assert stated["weight_hh_l0"] == tuple(gru.weight_hh_l0.shape) == (3 * h, h)
+    _assert_stated_weights(stated, gru, 3)
     x, h0 = torch.randn(1, 1, d), torch.randn(1, 1, h)
     _, h1 = gru(x, h0)
     blocks = lambda w: dict(zip(stated["gates"], w.chunk(3, dim=0)))  # noqa: E731
