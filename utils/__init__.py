@@ -9,7 +9,9 @@ anchors), ``cells`` (synthetic touching cells, border weights), ``detection`` (N
 COCOeval), ``detection_data`` (generated shapes with exact boxes), ``detection_training`` (training and
 running a detector), ``digit_strings`` (strings of MNIST digits, CTC decoding, character error rate),
 ``diagrams`` (architecture diagrams drawn from code, with the sizes they state),
-``embedding`` (face embedding network, metric-learning losses, training and evaluation), ``fcos``
+``embedding`` (face embedding network, metric-learning losses, training and evaluation), ``flow`` (generated
+motion with exact optical flow, the motorcycle stereo pair, warping, end-point error, Horn–Schunck and the
+classical baselines), ``fcos``
 (the one-stage detector of chapter 4, in pieces), ``identities`` (generated faces of many identities, in
 groups), ``models`` (networks reused after the notebook that teaches them), ``sequences`` (sequences of
 digits that must be remembered over a chosen distance), ``segmentation`` (U-Net, IoU,
@@ -29,6 +31,7 @@ from . import (
     digit_strings,
     embedding,
     fcos,
+    flow,
     identities,
     models,
     segmentation,
@@ -74,6 +77,7 @@ __all__ = [
     "diagrams",
     "embedding",
     "fcos",
+    "flow",
     "identities",
     "models",
     "segmentation",
