@@ -217,10 +217,13 @@ def test_motorcycle_flow_is_minus_the_disparity():
 
     full = fl.stereo_motorcycle_flow(1.0)
     _, _, disp = stereo_motorcycle()
-    valid = np.isfinite(disp)
-    assert torch.equal(full.valid, torch.tensor(valid))
-    assert abs(valid.mean() - 0.927) < 0.001
-    np.testing.assert_allclose(full.flow[0].numpy()[valid], -disp[valid], rtol=1e-6)
+    known = np.isfinite(disp)
+    assert abs(known.mean() - 0.927) < 0.001
+    np.testing.assert_allclose(full.flow[0].numpy()[known], -disp[known], rtol=1e-6)
+    # valid: known, and the match x - d is inside the right image
+    inside = np.arange(disp.shape[1])[None, :] - np.where(known, disp, 0) >= 0
+    assert torch.equal(full.valid, torch.tensor(known & inside))
+    assert 0.85 < full.valid.float().mean() < known.mean()
     assert (full.flow[1] == 0).all()
     # the warped right image rebuilds the left one much better with the flow than with its opposite
     good = (fl.warp(full.frame2, full.flow) - full.frame1).abs()[0][full.valid].mean()
