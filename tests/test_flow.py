@@ -220,15 +220,26 @@ def test_motorcycle_flow_is_minus_the_disparity():
     known = np.isfinite(disp)
     assert abs(known.mean() - 0.927) < 0.001
     np.testing.assert_allclose(full.flow[0].numpy()[known], -disp[known], rtol=1e-6)
-    # valid: known, and the match x - d is inside the right image
+    # valid: known, the match x - d inside the right image, and not occluded there
     inside = np.arange(disp.shape[1])[None, :] - np.where(known, disp, 0) >= 0
-    assert torch.equal(full.valid, torch.tensor(known & inside))
-    assert 0.85 < full.valid.float().mean() < known.mean()
+    assert torch.equal(full.valid, torch.tensor(known & inside) & ~full.occluded)
+    assert 0.8 < full.valid.float().mean() < known.mean()
+    # the occlusion mask marks where brightness constancy fails: 9 times the error of the visible pixels
+    err = (fl.warp(full.frame2, full.flow) - full.frame1).abs()[0]
+    assert 0.03 < full.occluded.float().mean() < 0.1
+    assert err[full.occluded].mean() > 5 * err[full.valid].mean()
     assert (full.flow[1] == 0).all()
     # the warped right image rebuilds the left one much better with the flow than with its opposite
     good = (fl.warp(full.frame2, full.flow) - full.frame1).abs()[0][full.valid].mean()
     bad = (fl.warp(full.frame2, -full.flow) - full.frame1).abs()[0][full.valid].mean()
     assert good < 0.3 * bad
+
+
+def test_half_occlusion_by_a_nearer_pixel_to_the_right():
+    # row: pixels 0-3 far (disparity 1), pixels 4-5 near (disparity 3): 4 and 5 land at 1 and 2, hiding 2 and 3
+    target = np.arange(6.0)[None] - np.array([[1, 1, 1, 1, 3, 3]])
+    assert fl._hidden_by_right_neighbours(target).tolist() == [[False, False, True, True, False, False]]
+    assert not fl._hidden_by_right_neighbours(np.arange(6.0)[None] - 2).any()  # one plane: nothing hidden
 
 
 def test_motorcycle_scaled():
