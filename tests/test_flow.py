@@ -171,6 +171,11 @@ def test_pair_and_dataset():
     q = fl.make_flow_pair(size=32, seed=2 * 1_000_003 + 3)
     assert torch.equal(frames, torch.cat([q.frame1, q.frame2])) and torch.equal(flow, q.flow)
     assert len(ds) == 5 and ds.valid.shape == (5, 32, 32)
+    assert torch.equal(ds.occluded[3], q.occluded) and torch.equal(ds.valid[3], q.valid)
+    seq = fl.make_flow_sequence(size=32, seed=2 * 1_000_003 + 3)
+    assert torch.equal(ds.layers[3], seq.layers[0]) and torch.equal(ds.outside[3], seq.outside[0])
+    with pytest.raises(ValueError, match="n_frames"):
+        fl.FlowPairs(2, n_frames=3)
     other = fl.FlowPairs(5, seed=3, size=32)
     assert not any(torch.equal(a, b) for a in ds.frames for b in other.frames)
 
@@ -393,3 +398,91 @@ def test_baseline_errors():
         fl.classical_flow("zero", a, a, radius=3)
     with pytest.raises(ValueError, match="preset"):
         fl.classical_flow("dis", a, a, radius=3)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# correlation
+
+
+def test_local_correlation_equals_a_loop_over_pixels_and_displacements():
+    g = torch.Generator().manual_seed(0)
+    f1, f2 = (
+        torch.randn(2, 5, 6, 7, generator=g, dtype=torch.float64),
+        torch.randn(2, 5, 6, 7, generator=g, dtype=torch.float64),
+    )
+    for d, stride in [(0, 1), (1, 1), (2, 1), (4, 2)]:
+        out = fl.local_correlation(f1, f2, d, stride)
+        offsets = list(range(-d, d + 1, stride))
+        assert out.shape == (2, len(offsets) ** 2, 6, 7)
+        ref = torch.zeros_like(out)
+        for b in range(2):
+            for y in range(6):
+                for x in range(7):
+                    for k, (dy, dx) in enumerate((dy, dx) for dy in offsets for dx in offsets):
+                        if 0 <= y + dy < 6 and 0 <= x + dx < 7:
+                            ref[b, k, y, x] = (f1[b, :, y, x] * f2[b, :, y + dy, x + dx]).sum() / 5
+        assert torch.allclose(out, ref, atol=1e-12)
+    # a feature map shifted by (dx, dy) = (2, -1) peaks at that displacement
+    shifted = torch.roll(f1, shifts=(-1, 2), dims=(2, 3))
+    peak = fl.local_correlation(f1, shifted, 2)[:, :, 2:4, 1:3].mean((0, 2, 3)).argmax().item()
+    assert divmod(peak, 5) == (-1 + 2, 2 + 2)
+
+
+def test_local_correlation_errors():
+    a = torch.zeros(1, 2, 4, 4)
+    with pytest.raises(ValueError, match="one shape"):
+        fl.local_correlation(a, torch.zeros(1, 2, 4, 5), 1)
+    with pytest.raises(ValueError, match="multiple of stride"):
+        fl.local_correlation(a, a, 3, 2)
+    with pytest.raises(ValueError, match="max_displacement"):
+        fl.local_correlation(a, a, -1)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# drawing
+
+
+def test_flow_colours_is_flow_to_image_on_one_scale():
+    from torchvision.utils import flow_to_image
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(2, 2, 9, 11, generator=g)
+    b = 3 * b
+    both = flow_to_image(torch.stack([a, b])).permute(0, 2, 3, 1).numpy()
+    # a list, a batch and a NumPy batch: torchvision's colours of the batch (one scale for both)
+    for flows in ([a, b], torch.stack([a, b]), torch.stack([a, b]).numpy().astype(np.float64)):
+        out = fl.flow_colours(flows)
+        assert out.dtype == np.uint8 and out.shape == (2, 9, 11, 3)
+        np.testing.assert_array_equal(out, both)
+    # one flow: (H, W, 3), as torchvision colours it alone
+    np.testing.assert_array_equal(fl.flow_colours(a), flow_to_image(a).permute(1, 2, 0).numpy())
+    # max_norm twice the longest vector of a: the colours torchvision gives a next to 2 a
+    longest = a.norm(dim=0).max().item()
+    ref = flow_to_image(torch.stack([a, 2 * a]))[0].permute(1, 2, 0).numpy()
+    np.testing.assert_array_equal(fl.flow_colours([a], max_norm=2 * longest)[0], ref)
+    # max_norm below the longest: longer vectors are clipped to max_norm, in their direction
+    m = longest / 3
+    length = np.linalg.norm(a.numpy(), axis=0)
+    clipped = a.numpy() * np.minimum(1.0, m / length)
+    clipped[0, 0, 0] = m * np.sign(clipped[0, 0, 0]) if length[0, 0] >= m else clipped[0, 0, 0]
+    ref = flow_to_image(torch.from_numpy(clipped).float()).permute(1, 2, 0).numpy()
+    out = fl.flow_colours([a], max_norm=m)[0]
+    assert np.abs(out.astype(int) - ref.astype(int)).max() <= 1
+    assert (length > m).any() and (length <= m).any()
+
+
+def test_flow_colours_errors():
+    f = torch.zeros(2, 4, 5)
+    with pytest.raises(ValueError, match="at least one"):
+        fl.flow_colours([])
+    with pytest.raises(ValueError, match="one size"):
+        fl.flow_colours([f, torch.zeros(2, 4, 6)])
+    with pytest.raises(ValueError, match="not batches"):
+        fl.flow_colours([f[None]])
+    with pytest.raises(ValueError, match=r"\(2, H, W\)"):
+        fl.flow_colours(torch.zeros(3, 4, 5))
+    with pytest.raises(ValueError, match="finite"):
+        fl.flow_colours(torch.full((2, 4, 5), float("nan")))
+    for bad in (0, -1.0, float("inf")):
+        with pytest.raises(ValueError, match="max_norm"):
+            fl.flow_colours(f, max_norm=bad)

@@ -13,7 +13,9 @@ its two-stream networks. What both need lives here:
   flow problem with real ground truth: flow = (-disparity, 0), with the mask of pixels whose disparity is
   known.
 * :func:`warp` (backward warping with :func:`torch.nn.functional.grid_sample`), :func:`endpoint_error`,
-  :func:`flow_grid` and :func:`image_gradients`.
+  :func:`flow_grid` and :func:`image_gradients`; :func:`local_correlation` (FlowNetC's correlation layer).
+* :func:`flow_colours`: several flows coloured on one common scale (Baker et al.'s code, by
+  :func:`torchvision.utils.flow_to_image`), to compare an estimate with the ground truth in a figure.
 * :func:`horn_schunck`: the Horn–Schunck method (written from scratch in chapter 7, notebook 3, and proved
   equal to this copy), single-level or coarse-to-fine with warping.
 * :func:`classical_flow`: one call for the baselines of the chapter's tables (zero flow, Horn–Schunck,
@@ -36,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torchvision.utils import flow_to_image
 
 METHODS = ("zero", "horn_schunck", "ilk", "tvl1", "farneback", "dis")
 SHAPES = ("ellipse", "rectangle", "triangle")
@@ -188,6 +191,52 @@ def endpoint_error(flow, target, valid=None, reduction: str = "mean"):
     if reduction == "none":
         return err if valid is None else torch.where(valid, err, torch.full_like(err, float("nan")))
     return float(err.mean() if valid is None else err[valid].mean())
+
+
+def flow_colours(flows, max_norm: float | None = None) -> np.ndarray:
+    """Colour flows on one common scale with :func:`torchvision.utils.flow_to_image` (Baker et al.'s code:
+    the hue is the direction, the saturation the length, white is no motion).
+
+    ``flows`` is one flow ``(2, H, W)``, a batch ``(N, 2, H, W)`` or a list of flows ``(2, H, W)`` of one size
+    (tensors or NumPy arrays, any floating dtype and device). ``flow_to_image`` divides by the longest vector
+    of each call; here all the flows share one scale: a vector of length ``max_norm`` (pixels) gets the fully
+    saturated colour, and longer vectors are shortened to ``max_norm`` (clipped: an overshoot shows as full
+    saturation, no more). ``max_norm=None`` takes the longest vector of all the flows, which is what
+    ``flow_to_image`` does with a batch. Returns uint8 images ``(N, H, W, 3)`` as a NumPy array (``(H, W, 3)``
+    for a single flow ``(2, H, W)``), ready for ``plt.imshow``. Colour a disc of vectors of lengths up to
+    ``max_norm`` with the same ``max_norm`` to draw the colour key.
+    """
+    if isinstance(flows, (list, tuple)):
+        if not flows:
+            raise ValueError("flows must hold at least one flow, got an empty list")
+        items = [_check_flow(f, f"flows[{i}]") for i, f in enumerate(flows)]
+        if any(f.ndim != 3 for f in items):
+            raise ValueError("a list of flows must hold flows of shape (2, H, W), not batches")
+        shapes = {tuple(f.shape) for f in items}
+        if len(shapes) > 1:
+            raise ValueError(f"the flows must all have one size, got {sorted(shapes)}")
+        batch, single = torch.stack([f.detach().float().cpu() for f in items]), False
+    else:
+        flows = _check_flow(flows, "flows")
+        single = flows.ndim == 3
+        batch = flows.detach().float().cpu()
+        batch = batch[None] if single else batch
+    if not torch.isfinite(batch).all():
+        raise ValueError("flows must be finite (no NaN or inf): mask unknown pixels in the image instead")
+    if max_norm is not None:
+        max_norm = _check_number("max_norm", max_norm, 0.0)
+        if not 0 < max_norm < math.inf:
+            raise ValueError(f"max_norm must be a positive, finite length in pixels, got {max_norm!r}")
+        length = batch.norm(dim=1, keepdim=True)
+        batch = batch * torch.clamp(max_norm / length.clamp_min(1e-30), max=1.0)
+        # one more flow, whose only non-zero vector has the length max_norm: flow_to_image divides by it
+        scale = torch.zeros_like(batch[:1])
+        scale[0, 0, 0, 0] = max_norm
+        batch = torch.cat([batch, scale])
+    images = flow_to_image(batch).permute(0, 2, 3, 1).numpy()
+    if max_norm is not None:
+        images = images[:-1]
+    return images[0] if single else images
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -418,22 +467,59 @@ class FlowPairs(torch.utils.data.Dataset):
 
     Pair ``i`` is :func:`make_flow_pair` with ``seed = seed * 1_000_003 + i`` and the other arguments as
     given, so two datasets with different seeds share no pair. All pairs are generated once, up front.
-    ``valid`` holds the masks ``(n, H, W)`` for evaluation.
+    For evaluation, the dataset keeps the masks ``valid``, ``occluded`` and ``outside`` (bool ``(n, H, W)``)
+    and ``layers`` (int64 ``(n, H, W)``, the layer each pixel of frame 1 shows: 0 is the background).
     """
 
     def __init__(self, n: int, seed: int = 0, **kwargs):
         n = _check_int("n", n, 1)
         seed = _check_int("seed", seed, 0)
-        pairs = [make_flow_pair(seed=seed * 1_000_003 + i, **kwargs) for i in range(n)]
-        self.frames = torch.stack([torch.cat([p.frame1, p.frame2]) for p in pairs])
-        self.flows = torch.stack([p.flow for p in pairs])
-        self.valid = torch.stack([p.valid for p in pairs])
+        if "n_frames" in kwargs:
+            raise ValueError("FlowPairs holds pairs: n_frames is not an argument")
+        seqs = [make_flow_sequence(n_frames=2, seed=seed * 1_000_003 + i, **kwargs) for i in range(n)]
+        self.frames = torch.stack([s.frames[:, 0] for s in seqs])
+        self.flows = torch.stack([s.flows[0] for s in seqs])
+        self.valid = torch.stack([s.valid[0] for s in seqs])
+        self.occluded = torch.stack([s.occluded[0] for s in seqs])
+        self.outside = torch.stack([s.outside[0] for s in seqs])
+        self.layers = torch.stack([s.layers[0] for s in seqs])
 
     def __len__(self) -> int:
         return len(self.frames)
 
     def __getitem__(self, i):
         return self.frames[i], self.flows[i]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# correlation
+
+
+def local_correlation(f1, f2, max_displacement: int, stride: int = 1) -> torch.Tensor:
+    """FlowNetC's correlation layer (patch size 1, the setting FlowNetC uses): for every pixel ``x`` of ``f1``
+    and every displacement ``(dy, dx)`` with ``|dy|, |dx| <= max_displacement`` in steps of ``stride``, the
+    dot product of the feature vectors ``f1(x)`` and ``f2(x + (dx, dy))`` divided by the number of channels,
+    0 where the displaced pixel leaves the map.
+
+    ``f1``, ``f2``: float tensors ``(N, C, H, W)`` on one device. Returns ``(N, K * K, H, W)`` with
+    ``K = 2 * max_displacement / stride + 1``, channels in the order (dy, then dx), each from its most
+    negative value: channel ``K * K // 2`` is displacement 0. Written in chapter 7, notebook 4, from
+    scratch and checked against a loop over pixels; this copy is for the notebooks after it.
+    """
+    f1, f2 = _as_tensor(f1, "f1"), _as_tensor(f2, "f2")
+    if f1.ndim != 4 or f1.shape != f2.shape:
+        raise ValueError(
+            f"f1 and f2 must be feature maps (N, C, H, W) of one shape, got {tuple(f1.shape)} and {tuple(f2.shape)}"
+        )
+    d = _check_int("max_displacement", max_displacement, 0)
+    stride = _check_int("stride", stride, 1)
+    if d % stride:
+        raise ValueError(f"max_displacement ({d}) must be a multiple of stride ({stride})")
+    c, h, w = f1.shape[1:]
+    padded = F.pad(f2, (d, d, d, d))  # zeros outside the map
+    starts = range(0, 2 * d + 1, stride)  # displacement + d
+    out = [(f1 * padded[:, :, y : y + h, x : x + w]).sum(dim=1) for y in starts for x in starts]
+    return torch.stack(out, dim=1) / c
 
 
 # ---------------------------------------------------------------------------------------------------------
