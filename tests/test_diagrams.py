@@ -804,3 +804,296 @@ def test_tcn_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         diagrams.tcn(**kwargs)
     plt.close("all")
+
+
+# ------------------------------------------------------------------------------- chapter 7 coarse to fine
+COARSE_TO_FINE_CALLS = {
+    "coarse to fine": lambda: diagrams.coarse_to_fine(),
+    "coarse to fine motorcycle": lambda: diagrams.coarse_to_fine(3, (125, 185), 12.5),
+    "coarse to fine one level": lambda: diagrams.coarse_to_fine(1, (64, 64), 2),
+    "coarse to fine five levels": lambda: diagrams.coarse_to_fine(5, (480, 640), 99_998, 99),
+    "coarse to fine tall": lambda: diagrams.coarse_to_fine(4, (300, 20), 3.3, 1),
+}
+
+
+@pytest.mark.parametrize("name", list(COARSE_TO_FINE_CALLS))
+def test_coarse_to_fine_style(name, draw):
+    CALLS.update(COARSE_TO_FINE_CALLS)  # the checks of test_style, on these drawings
+    test_style(name, draw)
+
+
+@pytest.mark.parametrize("levels,size", [(3, (128, 128)), (3, (125, 185)), (4, (97, 300)), (1, (40, 50))])
+def test_coarse_to_fine_sizes_against_skimage(levels, size, draw):
+    """The levels drawn are those of scikit-image's pyramid (``pyramid_reduce``, as ``optical_flow_ilk``
+    builds it), coarsest first; the flow is rescaled by the ratio of the widths."""
+    from skimage.registration._optical_flow_utils import _get_pyramid, _resize_flow
+
+    _, stated = draw(lambda: diagrams.coarse_to_fine(levels, size, displacement=10.0))
+    image = np.random.default_rng(0).uniform(size=size)
+    pyramid = _get_pyramid(image, downscale=2, nlevel=levels, min_size=1)
+    assert stated["sizes"] == [p.shape for p in pyramid]
+    assert stated["levels"] == levels and stated["num_warp"] == 10
+    assert stated["scales"][-1] == 1 and stated["displacements"][-1] == 10.0
+    for coarse, fine, factor in zip(pyramid, pyramid[1:], stated["upsample_factors"]):
+        # a constant horizontal flow of 1 px at the coarse level becomes `factor` px at the finer one
+        flow = np.stack([np.zeros(coarse.shape), np.ones(coarse.shape)])  # skimage's (v, u)
+        assert np.allclose(_resize_flow(flow, fine.shape)[1], factor)
+    for (_, w), scale, shift in zip(stated["sizes"], stated["scales"], stated["displacements"]):
+        assert scale == w / size[1] and shift == pytest.approx(10.0 * w / size[1])
+    # the flow each level starts from: 0 at the coarsest, then the level above's displacement upsampled
+    assert stated["starts"][0] == 0 and len(stated["starts"]) == levels
+    for coarse, fine, shift, start in zip(pyramid, pyramid[1:], stated["displacements"], stated["starts"][1:]):
+        flow = np.stack([np.zeros(coarse.shape), np.full(coarse.shape, shift)])  # skimage's (v, u)
+        assert np.allclose(_resize_flow(flow, fine.shape)[1], start)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"levels": 0}, "levels"),
+        ({"levels": 6}, "levels"),
+        ({"size": 128}, "size"),
+        ({"size": (128, 1)}, "size"),
+        ({"levels": 5, "size": (16, 16)}, "below 2 pixels"),
+        ({"displacement": -1}, "displacement"),
+        ({"displacement": "8"}, "displacement"),
+        ({"num_warp": 0}, "num_warp"),
+    ],
+)
+def test_coarse_to_fine_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        diagrams.coarse_to_fine(**kwargs)
+    plt.close("all")
+
+
+# ------------------------------------------------------------------------------------------ chapter 7 RAFT
+RAFT_LARGE = dict(feature_channels=256, hidden_size=128, context_channels=128, radius=4, upsampling="convex")
+RAFT_CALLS = {
+    "raft small": lambda: diagrams.raft(),
+    "raft large": lambda: diagrams.raft(**RAFT_LARGE),
+    "raft 6 levels, large numbers": lambda: diagrams.raft((99_992,) * 2, 99_999, 9_999, 9_999, 6, 9, 99_999, "convex"),
+    "raft tiny": lambda: diagrams.raft((128, 128), 1, 1, 1, 4, 1, 1),
+}
+
+
+@pytest.mark.parametrize("name", list(RAFT_CALLS))
+def test_raft_style(name, draw):
+    CALLS.update(RAFT_CALLS)  # the checks of test_style, on these drawings
+    test_style(name, draw)
+
+
+@pytest.mark.parametrize("variant,size", [("small", (368, 496)), ("small", (128, 200)), ("large", (136, 128))])
+def test_raft_against_torchvision(variant, size, draw):
+    """Every size and count the RAFT diagram states, read from torchvision's raft_small / raft_large run on
+    the meta device (shapes without arithmetic): encoder outputs, the context split, the pyramid, the
+    lookup's channels, the number of predictions and the upsampling."""
+    import inspect
+
+    from torchvision.models.optical_flow import raft_large, raft_small
+
+    _, stated = draw(lambda: diagrams.raft(size, **({} if variant == "small" else RAFT_LARGE)))
+    with torch.device("meta"):
+        model = (raft_small if variant == "small" else raft_large)(weights=None).eval()
+    shapes = {}
+    for name in ("feature_encoder", "context_encoder"):
+        # a hook that returns None leaves the output alone
+        getattr(model, name).register_forward_hook(lambda m, i, out, name=name: shapes.update({name: out.shape}))
+    x = torch.zeros(1, 3, *size, device="meta")
+    with torch.no_grad():
+        predictions = model(x, x)
+    updates = inspect.signature(model.forward).parameters["num_flow_updates"].default
+    assert len(predictions) == updates == stated["updates"]
+    assert all(p.shape == (1, 2, *size) for p in predictions) and stated["input_size"] == size
+    h, w = size[0] // stated["downsample"], size[1] // stated["downsample"]
+    assert model.feature_encoder.downsample_factor == stated["downsample"] == 8
+    assert shapes["feature_encoder"] == (2, *stated["feature_size"]) and stated["feature_size"][1:] == (h, w)
+    assert shapes["context_encoder"] == (1, sum(stated["context_split"]), h, w)
+    assert model.update_block.hidden_state_size == stated["context_split"][0]
+    block = model.corr_block
+    assert (block.num_levels, block.radius) == (stated["levels"], stated["radius"])
+    assert block.out_channels == stated["corr_channels"] == stated["levels"] * stated["window"]
+    assert stated["window"] == (2 * block.radius + 1) ** 2
+    assert [tuple(c.shape[-2:]) for c in block.corr_pyramid] == stated["level_sizes"]
+    assert block.corr_pyramid[0].shape == (h * w, 1, h, w) and stated["volume_shape"] == (h, w, h, w)
+    assert block.corr_pyramid[0].numel() * 4 == stated["volume_bytes"]
+    mask = model.mask_predictor
+    assert stated["upsampling"] == ("bilinear" if mask is None else "convex")
+    assert stated["mask_channels"] == (0 if mask is None else mask.conv.out_channels)
+    forward = inspect.signature(model.update_block.forward).parameters
+    assert tuple(forward) == stated["update_inputs"]
+
+
+def test_raft_loop_against_torchvision(draw):
+    """The loop the RAFT diagram draws, checked on a real raft_small run (random weights, CPU): at every update
+    the update block reads the current flow fₖ, its hidden state is the one it returned at the update before
+    (h₀ at the first), and the next flow is fₖ + Δf (the prediction is 8 × its bilinear upsampling)."""
+    import torch.nn.functional as F
+    from torchvision.models.optical_flow import raft_small
+
+    _, stated = draw(lambda: diagrams.raft((128, 128), updates=3))
+    assert stated["flow_update"] == "f + Δf" and stated["recurrent"] == "hidden_state"
+    torch.manual_seed(0)
+    model = raft_small(weights=None).eval()
+    calls = []
+    model.update_block.register_forward_hook(lambda m, args, out: calls.append((args, out)))
+    x1, x2 = torch.rand(2, 1, 3, 128, 128) * 2 - 1
+    with torch.no_grad():
+        predictions = model(x1, x2, num_flow_updates=stated["updates"])
+    assert len(calls) == len(predictions) == 3
+    names = stated["update_inputs"]
+    flow = torch.zeros(1, 2, 16, 16)
+    for k, (args, (_, delta)) in enumerate(calls):
+        inputs = dict(zip(names, args))
+        assert (inputs["flow"] - flow).abs().max() < 1e-5  # the update block reads fₖ
+        if k:  # the hidden state fed back
+            assert torch.equal(inputs[stated["recurrent"]], calls[k - 1][1][0])
+        assert inputs["corr_features"].shape[1] == stated["corr_channels"]
+        flow = flow + delta  # fₖ₊₁ = fₖ + Δf
+        upsampled = 8 * F.interpolate(flow, scale_factor=8, mode="bilinear", align_corners=True)
+        assert (upsampled - predictions[k]).abs().max() < 1e-4
+    assert flow.abs().max() > 1e-3  # the increments are not all zero: the check could fail
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"input_size": (120, 128)}, "input_size"),
+        ({"input_size": (136, 132)}, "multiples of 8"),
+        ({"input_size": (128, 128, 3)}, "input_size"),
+        ({"levels": 7}, "levels"),
+        ({"radius": 0}, "radius"),
+        ({"updates": 0}, "updates"),
+        ({"upsampling": "nearest"}, "upsampling"),
+        ({"feature_channels": 100_000}, "too large"),
+    ],
+)
+def test_raft_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        diagrams.raft(**kwargs)
+    plt.close("all")
+
+
+# ------------------------------------------------------------------------------------ chapter 7 FlowNet
+FLOWNET_CALLS = {
+    "flownet S": lambda: diagrams.flownet(),
+    "flownet C": lambda: diagrams.flownet("C"),
+    "flownet S small": lambda: diagrams.flownet("S", 48, 1, (16, 32, 64, 96), (32, 16)),
+    "flownet C small": lambda: diagrams.flownet("C", 48, 1, (16, 32, 64, 96), (32, 16), 16, 2, 1, 2),
+    "flownet S 3 levels": lambda: diagrams.flownet("S", (8, 16), 1, (1, 2, 3), (4,)),
+    "flownet C large": lambda: diagrams.flownet("C", 9_984, 9_999, (9_999,) * 6, (9_999,) * 4, 590, 48, 1, 3),
+}
+
+
+@pytest.mark.parametrize("name", list(FLOWNET_CALLS))
+def test_flownet_style(name, draw):
+    CALLS.update(FLOWNET_CALLS)  # the checks of test_style, on these drawings
+    test_style(name, draw)
+
+
+def _flownet_layers(variant, size, frame_channels, widths, up_widths, redirect=32, d=20, s2=2, level_c=3):
+    """The maps of a FlowNet built from real layers on the meta device, as the reference implementation
+    (ClementPinard/FlowNetPytorch, models/FlowNetS.py and FlowNetC.py) writes it, for any number of levels:
+    the contracting maps, the correlation's channels and the convolution after it (C), the inputs of the
+    predictions (coarse to fine) and the predictions' sizes."""
+    conv = lambda i, o, k=3, s=1: nn.Conv2d(i, o, k, s, (k - 1) // 2).to("meta")  # noqa: E731
+    kernels = (7, 5, 5, 3, 3, 3)
+    x = torch.empty(1, frame_channels if variant == "C" else 2 * frame_channels, *size, device="meta")
+    maps, out = [], {}
+    for level, width in enumerate(widths, start=1):
+        x = conv(x.shape[1], width, kernels[level - 1], 2)(x)
+        if variant == "C" and level == level_c:
+            # the correlation of two maps of this size: one channel per displacement (dy, dx), both on the
+            # grid -d, -d + s2, ..., d
+            shifts = [(dy, dx) for dy in range(-d, d + 1) for dx in range(-d, d + 1) if dy % s2 == dx % s2 == 0]
+            out["correlation_channels"] = len(shifts)
+            redir = conv(width, redirect, 1)(x)
+            cat = torch.cat([redir, torch.empty(1, len(shifts), *x.shape[-2:], device="meta")], 1)
+            after = conv(cat.shape[1], width)
+            x = after(cat)
+            out["after_correlation"] = (after.in_channels, after.out_channels)
+        elif level >= 3:
+            x = conv(width, width)(x)
+        maps.append(x)
+    flows = [conv(x.shape[1], 2)(x)]
+    concat = []
+    for skip, up in zip(reversed(maps[1:-1]), up_widths):
+        upconv = nn.ConvTranspose2d(x.shape[1], up, 4, 2, 1).to("meta")
+        upflow = nn.ConvTranspose2d(2, 2, 4, 2, 1).to("meta")
+        x = torch.cat([skip, upconv(x), upflow(flows[-1])], 1)
+        concat.append(x.shape[1])
+        flows.append(conv(x.shape[1], 2)(x))
+    out |= {"sizes": [tuple(m.shape[-2:]) for m in maps], "channels": [m.shape[1] for m in maps]}
+    return out | {"concat": concat, "predictions": [tuple(f.shape[-2:]) for f in flows]}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("S", (384, 512), 3, (64, 128, 256, 512, 512, 1024), (512, 256, 128, 64)),
+        ("C", (384, 512), 3, (64, 128, 256, 512, 512, 1024), (512, 256, 128, 64), 32, 20, 2, 3),
+        ("S", (48, 48), 1, (16, 32, 64, 96), (32, 16)),
+        ("C", (48, 48), 1, (16, 32, 64, 96), (32, 16), 16, 2, 1, 2),
+        ("C", (64, 96), 2, (8, 16, 24, 32, 40), (20, 12, 6), 4, 6, 3, 3),
+        ("S", (8, 16), 1, (1, 2, 3), (4,)),
+    ],
+)
+def test_flownet_against_layers(args, draw):
+    variant, size = args[:2]
+    _, stated = draw(lambda: diagrams.flownet(*args))
+    real = _flownet_layers(*args)
+    assert stated["sizes"] == real["sizes"]
+    assert stated["channels"] == real["channels"]
+    assert stated["concat"] == real["concat"]
+    n = len(real["sizes"])
+    assert stated["predictions"] == dict(zip([f"flow{k}" for k in range(n, 1, -1)], real["predictions"]))
+    assert stated["output"] == (2, *size) and stated["upsample"] == size[0] // stated["predictions"]["flow2"][0]
+    if variant == "C":
+        assert stated["correlation_channels"] == real["correlation_channels"]
+        assert stated["after_correlation"] == real["after_correlation"]
+
+
+def test_flownet_paper_numbers(draw):
+    """The reference implementation's numbers: predict_flow5 ... predict_flow2 take 1026, 770, 386 and 194
+    channels, and FlowNetC's conv3_1 takes 473 = 32 + 441 (a 21 × 21 patch of displacements)."""
+    _, s = draw(diagrams.flownet)
+    _, c = draw(lambda: diagrams.flownet("C"))
+    assert s["concat"] == c["concat"] == [1026, 770, 386, 194]
+    assert c["correlation_channels"] == 21 * 21 and c["after_correlation"] == (473, 256)
+    assert c["displacements"] == list(range(-20, 21, 2)) and s["input"] == (6, 384, 512)
+    assert s["predictions"]["flow6"] == (6, 8) and s["predictions"]["flow2"] == (96, 128)
+    # the skips are the levels' last maps: conv{N}_1 from level 3 on, FlowNetC's frame-1 tower map below
+    assert s["skips"] == ["conv5_1", "conv4_1", "conv3_1", "conv2"]
+    assert c["skips"] == ["conv5_1", "conv4_1", "conv3_1", "conv2a"]
+    _, small = draw(lambda: diagrams.flownet("C", 48, 1, (16, 32, 64, 96), (32, 16), 16, 2, 1, 2))
+    assert small["skips"] == ["conv3_1", "conv2_1"]
+
+
+def test_flownet_title_says_as_released(draw):
+    """Only the released models' layers are titled "as released": a narrower network is not."""
+    fig, _ = draw(lambda: diagrams.flownet("C"))
+    assert "as released" in fig._suptitle.get_text()
+    fig, _ = draw(lambda: diagrams.flownet("S", 48, 1, (16, 32, 64, 96), (32, 16)))
+    assert "as released" not in fig._suptitle.get_text()
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"variant": "X"}, "variant"),
+        ({"input_size": (384, 500)}, "multiples of 2"),
+        ({"input_size": (384, 512, 3)}, "input_size"),
+        ({"widths": (64, 128)}, "3 to 6 levels"),
+        ({"up_widths": (512, 256)}, "up_widths"),
+        ({"widths": (64, 0, 256, 512, 512, 1024)}, "each width"),
+        ({"frame_channels": 0}, "frame_channels"),
+        ({"variant": "C", "max_displacement": 5}, "multiple of stride2"),
+        ({"variant": "C", "correlation_level": 4}, "correlation_level"),
+        ({"variant": "C", "correlation_level": 1}, "correlation_level"),
+        ({"variant": "C", "redirect": 0}, "redirect"),
+        ({"input_size": 2**16}, "too large"),
+    ],
+)
+def test_flownet_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        diagrams.flownet(**kwargs)
+    plt.close("all")

@@ -1509,3 +1509,405 @@ def tcn(kernel_size: int = 3, dilations=(1, 1, 2, 2, 4, 4), length: int | None =
     stated = {"kernel_size": k, "dilations": ds, "layers": len(ds), "length": n}
     stated |= {"padding": [(k - 1) * d for d in ds], "receptive_field": rf, "seen": seen}
     return fig, stated
+
+
+# ------------------------------------------------------------------------------------ chapter 7 optical flow
+def coarse_to_fine(levels: int = 3, size=(128, 128), displacement: float = 8.0, num_warp: int = 10):
+    """Coarse-to-fine optical flow with a pyramid of ``levels`` levels, as in scikit-image's
+    ``optical_flow_ilk`` (and Bouguet's pyramidal Lucas–Kanade).
+
+    Both frames (``size`` = (H, W) pixels) are reduced ``levels - 1`` times: a Gaussian blur (σ = 2/3) and a
+    resampling to ⌈H/2⌉ × ⌈W/2⌉ (``skimage.transform.pyramid_reduce``). The flow is solved at the coarsest
+    level starting from zero; at every finer level it is upsampled (nearest neighbour) and multiplied by the
+    ratio of the sizes, and ``num_warp`` warps of frame 2 refine it. A horizontal ``displacement`` of d pixels
+    at full size is d·W_k/W pixels at level k: the pyramid makes a large motion small where it is first
+    estimated, and every finer level starts from the motion found above it, so its Lucas–Kanade solves only
+    the residual. ``stated``: ``levels``, ``sizes`` ((H, W) per level, coarsest first), ``scales`` (W_k / W),
+    ``displacements`` (``displacement`` × scale), ``upsample_factors`` (W_k+1 / W_k, between consecutive
+    levels), ``starts`` (the flow each level starts from when the level above found its displacement: 0 at the
+    coarsest, then the displacement above × the upsampling factor) and ``num_warp``.
+    """
+    n = _positive_int("levels", levels)
+    if n > 5:
+        raise ValueError(f"levels must be at most 5 to fit the drawing, got {n}")
+    if isinstance(size, (int, np.integer)) or not hasattr(size, "__len__") or len(size) != 2:
+        raise ValueError(f"size must be (H, W), got {size!r}")
+    h0, w0 = (_positive_int("each side of size", s, 2) for s in size)
+    if max(h0, w0) > 99_999:
+        raise ValueError(f"size must be below 100,000 pixels a side to write it in the drawing, got {size!r}")
+    if isinstance(displacement, bool) or not isinstance(displacement, (int, float, np.integer, np.floating)):
+        raise ValueError(f"displacement must be a number of pixels, got {displacement!r}")
+    if not 0 <= displacement < 1e5:
+        raise ValueError(f"displacement must be between 0 and 100,000 pixels, got {displacement!r}")
+    warps = _positive_int("num_warp", num_warp)
+    sizes = [(h0, w0)]
+    for _ in range(n - 1):
+        h, w = sizes[-1]
+        sizes.append((math.ceil(h / 2), math.ceil(w / 2)))
+    if min(sizes[-1]) < 2:
+        raise ValueError(f"{n} levels reduce {h0} × {w0} below 2 pixels: use fewer levels or a larger size")
+    sizes = sizes[::-1]  # coarsest first, the order of the computation
+    scales = [w / w0 for _, w in sizes]
+    shifts = [float(displacement) * s for s in scales]
+    factors = [b[1] / a[1] for a, b in zip(sizes, sizes[1:])]
+    starts = [0.0] + [f * s for f, s in zip(factors, shifts)]
+    pitch = 1.0
+    height = 0.95 + (n - 1) * pitch + 0.3
+    plural = "s" * (n > 1)
+    fig, ax = _canvas(MAX_WIDTH, height, f"Coarse-to-fine optical flow: a pyramid of {n} level{plural}, coarsest first")
+    ys = [height - 0.8 - k * pitch for k in range(n)]
+    u = min(1.3 / w0, 0.5 / h0)  # inches per pixel: the finest level fits in 1.3 × 0.5 inches
+    px, lx, fx = 1.55, 4.1, 6.75  # centres: pyramid, Lucas–Kanade, flow
+    _text(ax, (px, height - 0.15), "frames 1 and 2")
+    _text(ax, (fx, height - 0.15), "flow at each level")
+    lks, flows = [], []
+    for k, ((h, w), y) in enumerate(zip(sizes, ys)):
+        rw, rh = max(w * u, 0.04), max(h * u, 0.04)
+        for dx, dy in ((0.05, 0.05), (0, 0)):  # frame 2 behind, frame 1 in front
+            ax.add_patch(
+                Rectangle((px - rw / 2 + dx, y + 0.05 + dy), rw, rh, fc=PALETTE["io"][0], ec=PALETTE["io"][1], lw=1)
+            )
+        level = n - 1 - k
+        name = "full size" if level == 0 else f"1/{round(1 / scales[k])}" + (", coarsest" if k == 0 else "")
+        _text(ax, (px, y - 0.12), f"level {level}: {h}×{w} ({name})")
+        warp_text = f"iterative LK, {warps} warp{'s' * (warps > 1)}"
+        if k == 0:
+            lk_text = f"{warp_text}:\nsolves the whole {_number(round(shifts[k], 3))} px"
+        else:
+            lk_text = f"{warp_text}, from {_number(round(starts[k], 3))} px:\nsolves only the residual"
+        lk = _box(ax, (lx, y + 0.12), max(2.55, _width(lk_text, SMALL)), 0.42, lk_text, "conv", SMALL)
+        flow = _box(ax, (fx, y + 0.12), 1.7, 0.42, f"flow {h}×{w}\nshift {_number(round(shifts[k], 3))} px", "io",
+                    SMALL)  # fmt: skip
+        _arrow(ax, (px + max(rw / 2 + 0.05, 0.35) + 0.05, lk.y), lk.left)
+        _arrow(ax, lk.right, flow.left)
+        lks.append(lk)
+        flows.append(flow)
+    _text(ax, (lx, height - 0.15), "start: flow = 0")
+    _arrow(ax, (lx, height - 0.27), lks[0].top)
+    for k in range(n - 1):
+        ymid = (lks[k].bottom[1] + lks[k + 1].top[1]) / 2
+        label = f"upsample, flow × {_number(round(factors[k], 3))}"
+        up = _box(ax, (lx, ymid), _width(label, SMALL), 0.24, label, "up", SMALL)
+        _arrow(ax, flows[k].bottom, (fx, ymid), up.right)
+        _arrow(ax, up.bottom, lks[k + 1].top)
+    if n > 1:  # building the pyramid: upwards, beside it
+        bx = 0.3
+        _arrow(ax, (bx, ys[-1] + 0.1), (bx, ys[0] + 0.3))
+        _text(ax, (bx + 0.14, (ys[0] + ys[-1]) / 2 + 0.2), "blur (σ = 2/3), halve", rotation=90)
+    stated = {"levels": n, "sizes": sizes, "scales": scales, "displacements": shifts}
+    return fig, {**stated, "upsample_factors": factors, "starts": starts, "num_warp": warps}
+
+
+# ---------------------------------------------------------------------------------------- chapter 7 RAFT
+def raft(input_size=(368, 496), feature_channels: int = 128, hidden_size: int = 96, context_channels: int = 64,
+         levels: int = 4, radius: int = 3, updates: int = 12, upsampling: str = "bilinear"):  # fmt: skip
+    """RAFT (Teed and Deng, 2020): a feature encoder shared by both frames, a context encoder on frame 1, the
+    all-pairs correlation volume and its pyramid, and the recurrent update that looks up the pyramid around
+    the current flow and adds an increment, ``updates`` times; then upsampling to the input's size.
+
+    The defaults are torchvision's ``raft_small`` (``raft_large``: ``feature_channels=256,
+    hidden_size=128, context_channels=128, radius=4, upsampling="convex"``). ``input_size`` ``(H, W)``
+    (multiples of 8) sets the sizes written: the encoders work at 1/8 of the input, ``h = H/8``, ``w = W/8``;
+    the volume is ``h × w × h × w`` and level ``Cᵐ`` of the pyramid (``m = 1 ... levels``, the paper's names)
+    average-pools its last two dimensions (frame 2's) ``m - 1`` times by 2 (floor). The loop, in a dashed box:
+    the lookup reads a ``(2r+1)²`` window of every level around ``(x + fₖ) / 2ᵐ⁻¹``; the update block reads
+    the hidden state (fed back from the previous update), the context, the looked-up correlations and the
+    flow ``fₖ``, and outputs ``Δf``; ``fₖ₊₁ = fₖ + Δf``. ``stated``:
+    ``input_size``, ``downsample`` (8), ``feature_size`` ``(C, h, w)``, ``context_split`` (hidden, context
+    channels of the context encoder's output), ``levels``, ``radius``, ``window`` ``(2r+1)²``,
+    ``corr_channels`` (levels × window), ``level_sizes`` (frame 2's ``(h, w)`` at each level),
+    ``volume_shape``, ``volume_bytes`` (float32, C¹), ``updates``, ``upsampling``, ``mask_channels``
+    (8·8·9 = 576 for convex upsampling, 0 for bilinear), ``update_inputs`` (the update block's inputs, named as
+    the arguments of torchvision's ``UpdateBlock.forward``), ``flow_update`` (``"f + Δf"``) and ``recurrent``
+    (``"hidden_state"``, the input fed back from one update to the next).
+    """
+    size = (input_size, input_size) if isinstance(input_size, (int, np.integer)) else tuple(input_size)
+    if len(size) != 2:
+        raise ValueError(f"input_size must be an int or (H, W), got {input_size!r}")
+    n_levels, r = _positive_int("levels", levels), _positive_int("radius", radius)
+    if n_levels > 6:
+        raise ValueError(f"levels must be at most 6 to be drawn, got {n_levels}")
+    height_px, width_px = (_positive_int("input_size", s, 8 * 2**n_levels) for s in size)
+    if height_px % 8 or width_px % 8:
+        raise ValueError(f"input_size must be multiples of 8 (the encoders downsample by 8), got {size}")
+    c, hidden = _positive_int("feature_channels", feature_channels), _positive_int("hidden_size", hidden_size)
+    ctx, n_updates = _positive_int("context_channels", context_channels), _positive_int("updates", updates)
+    if upsampling not in ("bilinear", "convex"):
+        raise ValueError(f"upsampling must be 'bilinear' or 'convex', got {upsampling!r}")
+    if max(height_px, width_px, c, hidden + ctx, n_updates) > 99_999:
+        raise ValueError("an argument is too large to write in the drawing")
+    h, w = height_px // 8, width_px // 8
+    level_sizes = [(h // 2**i, w // 2**i) for i in range(n_levels)]
+    window = (2 * r + 1) ** 2
+    mask = 8 * 8 * 9 if upsampling == "convex" else 0
+    volume_bytes = 4 * (h * w) ** 2
+    fig, ax = _canvas(MAX_WIDTH, 4.95, "RAFT: all-pairs correlation pyramid, lookups and recurrent updates")
+    # the frames and the two encoders (top left)
+    f1 = _box(ax, (0.8, 4.55), 1.1, 0.4, f"frame 1\n{height_px}×{width_px}×3", "io", SMALL)
+    f2 = _box(ax, (0.8, 3.9), 1.1, 0.4, f"frame 2\n{height_px}×{width_px}×3", "io", SMALL)
+    enc = _box(ax, (2.5, 4.225), 1.45, 0.5, "feature encoder g\n(shared by both)", "conv", SMALL)
+    _arrow(ax, f1.right, (1.55, f1.y), (1.55, enc.y + 0.1), (enc.left[0], enc.y + 0.1))
+    _arrow(ax, f2.right, (1.55, f2.y), (1.55, enc.y - 0.1), (enc.left[0], enc.y - 0.1))
+    feats = _box(ax, (4.3, 4.225), 1.55, 0.5, f"g(frame 1), g(frame 2)\n{c}×{h}×{w} each", "io", SMALL)
+    _arrow(ax, enc.right, feats.left)
+    _text(ax, ((enc.right[0] + feats.left[0]) / 2, enc.y + 0.13), "1/8")
+    vol = _box(ax, (6.8, 4.225), 2.2, 0.5, f"all pairs: C = g₁ᵀg₂ / √{c}\n{h}×{w}×{h}×{w}", "fc", SMALL)
+    _arrow(ax, feats.right, vol.left)
+    cenc = _box(ax, (2.5, 3.2), 1.45, 0.5, "context encoder\n(frame 1 only)", "conv", SMALL)
+    _arrow(ax, f1.left, (0.12, f1.y), (0.12, cenc.y), cenc.left)
+    _text(ax, (cenc.right[0] + 0.1, cenc.y), f"{hidden + ctx}×{h}×{w},\nsplit", ha="left")
+    hid = _box(ax, (2.0, 2.35), 1.25, 0.4, f"hidden h₀: {hidden}\ntanh", "act", SMALL)
+    con = _box(ax, (3.5, 2.35), 1.25, 0.4, f"context: {ctx}\nReLU", "act", SMALL)
+    _arrow(ax, (cenc.x - 0.3, cenc.bottom[1]), (cenc.x - 0.3, 2.75), (hid.x, 2.75), hid.top)
+    _arrow(ax, (cenc.x + 0.3, cenc.bottom[1]), (cenc.x + 0.3, 2.75), (con.x, 2.75), con.top)
+    # the pyramid C¹ ... Cᴸ: frame 2's two dimensions pooled, frame 1's kept
+    _arrow(ax, vol.bottom, (vol.x, 3.8))
+    top = "".join("⁰¹²³⁴⁵⁶⁷⁸⁹"[int(d)] for d in str(n_levels))
+    _text(ax, (4.95, 3.58), f"pyramid C¹…C{top}: average-pool frame 2's two\ndimensions; frame 1 keeps "
+          f"{h}×{w} pixels", ha="left")  # fmt: skip
+    sides = [0.5 / 2 ** (i / 2) for i in range(n_levels)]
+    gap = min(0.3, (2.85 - sum(sides)) / n_levels)
+    x, y0 = 5.0, 2.65
+    for i, ((hl, wl), s) in enumerate(zip(level_sizes, sides)):
+        _slab(ax, x, y0, s, 0.8 * s, 0.12, "pool", zorder=1 + i)
+        _text(ax, (x + s / 2, y0 - 0.14 - 0.14 * (i % 2) * (n_levels > 4)), f"{hl}×{wl}")
+        x += s + gap
+    # the update loop (bottom), in a dashed box: what runs `updates` times with the same weights.
+    # The flow fₖ feeds the lookup (around x + fₖ), the update block (its motion encoder) and the
+    # sum fₖ₊₁ = fₖ + Δf; the hidden state loops from one update to the next.
+    look_text = (f"lookup: {2 * r + 1}×{2 * r + 1} window around\n(x + fₖ) / 2ᵐ⁻¹ in each Cᵐ:\n"
+                 f"{n_levels}×{window} = {n_levels * window} channels")  # fmt: skip
+    look = _box(ax, (5.1, 1.55), max(1.95, _width(look_text, SMALL)), 0.62, look_text, "pool", SMALL)
+    _arrow(ax, (5.75, y0 - 0.3 - 0.14 * (n_levels > 4)), (5.75, look.top[1]))
+    upd = _box(ax, (2.75, 1.05), 2.3, 0.55, f"update: motion encoder,\nConvGRU (hidden {hidden}), flow head", "rnn",
+               SMALL)  # fmt: skip
+    _arrow(ax, look.left, (4.0, look.y), (4.0, upd.y + 0.12), (upd.right[0], upd.y + 0.12))
+    _arrow(ax, hid.bottom, (hid.x, upd.top[1]))
+    _arrow(ax, con.bottom, (con.x, upd.top[1]))
+    # the recurrence: hₖ out of the GRU, back in at the next update
+    loop_x = upd.left[0] - 0.38
+    _arrow(ax, (upd.left[0], upd.y - 0.13), (loop_x, upd.y - 0.13), (loop_x, upd.y + 0.13), (upd.left[0], upd.y + 0.13))
+    _text(ax, (loop_x - 0.06, upd.y), "hₖ₊₁", ha="right")
+    add = _op(ax, (4.2, 0.45), "+")
+    _arrow(ax, (3.3, upd.bottom[1]), (3.3, add.y), add.left)
+    _text(ax, (3.75, add.y + 0.13), "Δf")
+    flow_text = f"flow fₖ (f₀ = 0)\n2×{h}×{w}"
+    fw = _width(flow_text, SMALL)
+    flow = _box(ax, (4.7 + fw / 2, 0.45), fw, 0.4, flow_text, "io", SMALL)
+    _arrow(ax, add.right, flow.left)
+    _text(ax, ((add.right[0] + flow.left[0]) / 2, add.y + 0.15), "fₖ₊₁")
+    _arrow(ax, (flow.x + 0.25, flow.top[1]), (flow.x + 0.25, look.bottom[1]))
+    _arrow(ax, (flow.x - 0.3, flow.top[1]), (flow.x - 0.3, upd.y - 0.12), (upd.right[0], upd.y - 0.12))
+    _text(ax, (upd.right[0] + 0.3, upd.y - 0.02), "fₖ")
+    _arrow(ax, (flow.x, flow.bottom[1]), (flow.x, 0.1), (add.x, 0.1), add.bottom)
+    right = max(look.right[0], flow.right[0]) + 0.12
+    ax.add_patch(Rectangle((0.42, 0.03), right - 0.42, 2.0, fc="none", ec=LINE, lw=1, ls="--", zorder=1))
+    _text(ax, (0.52, 0.27), f"× {n_updates} updates,\nsame weights", ha="left")
+    up_text = "upsample × 8,\nconvex (8·8·9 mask)" if mask else "upsample × 8,\nbilinear"
+    uw = _width(up_text, SMALL)
+    up = _box(ax, (MAX_WIDTH - 0.05 - uw / 2, 0.45), uw, 0.4, up_text, "up", SMALL)
+    _arrow(ax, flow.right, up.left)
+    _text(ax, (up.x, 1.12), f"{height_px}×{width_px}×2,\none per update")
+    _arrow(ax, up.top, (up.x, 0.96))
+    stated = {"input_size": (height_px, width_px), "downsample": 8, "feature_size": (c, h, w)}
+    stated |= {"context_split": (hidden, ctx), "levels": n_levels, "radius": r, "window": window}
+    stated |= {"corr_channels": n_levels * window, "level_sizes": level_sizes, "volume_shape": (h, w, h, w)}
+    # the arrows into the update block (torchvision's UpdateBlock.forward arguments) and the loop:
+    # fₖ₊₁ = fₖ + Δf, the hidden state fed back
+    stated |= {"update_inputs": ("hidden_state", "context", "corr_features", "flow"), "flow_update": "f + Δf"}
+    return fig, {**stated, "volume_bytes": volume_bytes, "updates": n_updates, "upsampling": upsampling,
+                 "mask_channels": mask, "recurrent": "hidden_state"}  # fmt: skip
+
+
+# -------------------------------------------------------------------------------------- chapter 7 FlowNet
+FLOWNET_KERNELS = (7, 5, 5, 3, 3, 3)  # conv1 to conv6
+
+
+def flownet(variant: str = "S", input_size=(384, 512), frame_channels: int = 3,
+            widths=(64, 128, 256, 512, 512, 1024), up_widths=(512, 256, 128, 64), redirect: int = 32,
+            max_displacement: int = 20, stride2: int = 2, correlation_level: int = 3):  # fmt: skip
+    """FlowNet (Dosovitskiy et al. 2015): FlowNetS (``variant="S"``) or FlowNetC (``"C"``), every size written.
+
+    The defaults are the layers of the released models, as in the reference PyTorch implementation
+    (ClementPinard/FlowNetPytorch), and the title then says "as released" (the paper's text counts nine convolutions
+    with ReLU; the release adds ``conv6_1`` and uses leaky ReLU), drawn for an ``input_size`` ``(H, W)`` image pair of
+    ``frame_channels`` each. Level ``l`` of the contracting part (``l = 1 ... L``, ``L = len(widths)``) is a convolution
+    of stride 2 (kernel 7, 5, 5, then 3) with ``widths[l-1]`` channels, from level 3 on followed by a 3×3 one
+    (``conv3_1``, ...), each with a leaky ReLU: its map is ``H/2ˡ × W/2ˡ``. FlowNetS stacks the frames as
+    ``2 · frame_channels`` input channels. FlowNetC runs each frame through the first ``correlation_level`` levels with
+    the same weights, correlates the two maps (displacements up to ``max_displacement`` in steps of ``stride2``:
+    ``(2·d/s₂ + 1)²`` channels), concatenates a 1×1 convolution (``redirect`` channels) of frame 1's map, and a 3×3
+    convolution brings it back to ``widths[correlation_level-1]`` channels. The expanding part predicts flow (3×3
+    convolution, 2 channels) at level L, then at each level ``L-1 ... 2``: a 4×4 transposed convolution of stride 2
+    ("upconv", ``up_widths``) of the features below, concatenated with the contracting map of that level and the
+    upsampled coarser flow, gives the next prediction. The finest, at 1/4 of the input, is upsampled bilinearly × 4.
+    ``stated``: ``variant``, ``input`` (channels, H, W of the network's input: both frames for S, one frame for C),
+    ``levels``, ``sizes`` (``(h, w)`` per level), ``channels``, ``kernels``, ``upconv``, ``concat`` (channels of each
+    concatenation, coarse to fine), ``skips`` (the layer whose map each concatenation takes, coarse to fine: ``conv5_1``
+    ... ``conv3_1``, then ``conv2``, or FlowNetC's frame-1 tower map ``conv2a``), ``predictions``
+    (``{"flow6": (h, w), ...}``), ``output`` and ``upsample``; for C also ``correlation_level``, ``displacements`` (the
+    offsets along one axis), ``correlation_channels``, ``redirect`` and ``after_correlation`` (its input and output
+    channels).
+    """
+    if variant not in ("S", "C"):
+        raise ValueError(f"variant must be 'S' (FlowNetSimple) or 'C' (FlowNetCorr), got {variant!r}")
+    corr = variant == "C"
+    size = (input_size, input_size) if isinstance(input_size, (int, np.integer)) else tuple(input_size)
+    if len(size) != 2:
+        raise ValueError(f"input_size must be an int or (H, W), got {input_size!r}")
+    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__") or not 3 <= len(widths) <= 6:
+        raise ValueError(f"widths must give 3 to 6 levels, got {widths!r}")
+    chans = [_positive_int("each width", c) for c in widths]
+    n = len(chans)
+    if isinstance(up_widths, (str, bytes)) or not hasattr(up_widths, "__len__") or len(up_widths) != n - 2:
+        raise ValueError(f"up_widths must give {n - 2} widths (levels {n - 1} down to 2), got {up_widths!r}")
+    ups = [_positive_int("each up width", c) for c in up_widths]
+    cin = _positive_int("frame_channels", frame_channels)
+    hh, ww = (_positive_int("input_size", s, 2**n) for s in size)
+    if hh % 2**n or ww % 2**n:
+        raise ValueError(f"input_size must be multiples of 2**{n} = {2**n} (one halving per level), got {size}")
+    if max(hh, ww, cin, *chans, *ups) > 9_999:
+        raise ValueError("an argument is too large to write in the drawing")
+    sizes = [(hh // 2**level, ww // 2**level) for level in range(1, n + 1)]
+    kernels = list(FLOWNET_KERNELS[:n])
+    stated = {"variant": variant, "input": (cin if corr else 2 * cin, hh, ww), "levels": n, "sizes": sizes}
+    stated |= {"channels": chans, "kernels": kernels, "upconv": ups}
+    if corr:
+        cl = _positive_int("correlation_level", correlation_level, 2)
+        if cl > min(3, n - 1):
+            raise ValueError(f"correlation_level must be 2 or 3, and below the coarsest level {n}, got {cl}")
+        d, s2 = _positive_int("max_displacement", max_displacement), _positive_int("stride2", stride2)
+        if d % s2:
+            raise ValueError(f"max_displacement ({d}) must be a multiple of stride2 ({s2})")
+        r = _positive_int("redirect", redirect)
+        offsets = list(range(-d, d + 1, s2))
+        n_corr = len(offsets) ** 2
+        if max(n_corr + r, d) > 9_999:
+            raise ValueError("the correlation is too large to write in the drawing")
+        stated |= {"correlation_level": cl, "displacements": offsets, "correlation_channels": n_corr}
+        stated |= {"redirect": r, "after_correlation": (r + n_corr, chans[cl - 1])}
+    concat = []  # coarse to fine: levels n-1 ... 2
+    below = chans[-1]
+    for level, up in zip(range(n - 1, 1, -1), ups):
+        below = chans[level - 1] + up + 2
+        concat.append(below)
+    stated |= {"concat": concat, "predictions": {f"flow{lv}": sizes[lv - 1] for lv in range(n, 1, -1)}}
+    stated |= {"output": (2, hh, ww), "upsample": 4}
+
+    # the layout: one row per level (C: two more, the correlation and the convolution after it)
+    pitch, bh = 0.56, 0.38
+    rows = ["in"] + list(range(1, n + 1))
+    if corr:
+        rows = ["in"] + list(range(1, cl + 1)) + ["corr", "after"] + list(range(cl + 1, n + 1))
+    legend = ["k×k/2: a k×k convolution of stride 2; every convolution but the predictions is followed by a "
+              "leaky ReLU (0.1)",
+              "upconv 4×4/2: a transposed convolution that doubles the size; flowN↑: the same on flowN's "
+              "2 channels (u, v)",
+              "dashed frame: one concatenation (skip | upconv | flowN↑), which feeds both the prediction and "
+              "the next upconv"]  # fmt: skip
+    if corr:
+        legend.append(f"frames 1 and 2 go through the same layers (shared weights); correlation: "
+                      f"{len(offsets)}×{len(offsets)} displacements from −{d} to {d} in steps of {s2}")  # fmt: skip
+    height = 0.3 + pitch * len(rows) + 0.55 + 0.17 * (len(legend) - 3)
+    y_of = {row: height - 0.45 - pitch * i for i, row in enumerate(rows)}
+    feature_row = {lv: ("after" if corr and lv == cl else lv) for lv in range(1, n + 1)}  # the skip's row
+    # the defaults are the layers of the released models (which the paper's text describes differently)
+    released = chans == [64, 128, 256, 512, 512, 1024] and ups == [512, 256, 128, 64]
+    if corr:
+        released = released and (r, d, s2, cl) == (32, 20, 2, 3)
+    name = f"FlowNet{variant}{' as released' if released else ''}"
+    title = (f"{name}: the two frames stacked, a contracting and an expanding part" if not corr else
+             f"{name}: one tower per frame, a correlation, the same expanding part")  # fmt: skip
+    fig, ax = _canvas(MAX_WIDTH, height, title)
+    enc_x, tw, t_left, t_right = 2.2, 1.18, 1.57, 2.83  # encoder column; C: tower width and centres
+    cat_left, pred_x = 3.62, 6.955
+    # the size of the maps on each row, at the far left
+    for lv in range(1, n + 1):
+        h, w = sizes[lv - 1]
+        _text(ax, (0.06, y_of[feature_row[lv]]), f"1/{2**lv}: {h}×{w}", ha="left")
+        if corr and lv == cl:
+            _text(ax, (0.06, y_of[cl]), f"1/{2**lv}: {h}×{w}", ha="left")
+
+    def layer_text(lv, c_in=None):
+        k = kernels[lv - 1]
+        first = f"conv{lv} {k}×{k}/2 → {chans[lv - 1]}"
+        if lv >= 3 and not (corr and lv == cl):
+            return first + f"\nconv{lv}_1 3×3 → {chans[lv - 1]}"
+        return first
+
+    enc = {}  # the box whose output is the level's features
+    if not corr:
+        enc_in = _box(ax, (enc_x, y_of["in"]), 2.45, bh, f"frames 1 and 2 stacked\n{2 * cin}×{hh}×{ww}", "io", SMALL)
+        prev = enc_in
+        for lv in range(1, n + 1):
+            box = _box(ax, (enc_x, y_of[lv]), 2.45, bh, layer_text(lv), "conv", SMALL)
+            _arrow(ax, prev.bottom, box.top)
+            enc[lv], prev = box, box
+    else:
+        # frame 1 on the left (its features are redirected and skipped), frame 2 on the right
+        a_prev = _box(ax, (t_left, y_of["in"]), tw, bh, f"frame 1\n{cin}×{hh}×{ww}", "io", SMALL)
+        b_prev = _box(ax, (t_right, y_of["in"]), tw, bh, f"frame 2\n{cin}×{hh}×{ww}", "io", SMALL)
+        for lv in range(1, cl + 1):
+            text = layer_text(lv).replace(" → ", "\n→ ", 1) if len(layer_text(lv)) > 15 else layer_text(lv)
+            a = _box(ax, (t_left, y_of[lv]), tw, bh, text, "conv", SMALL)
+            b = _box(ax, (t_right, y_of[lv]), tw, bh, text, "conv", SMALL)
+            _arrow(ax, a_prev.bottom, a.top)
+            _arrow(ax, b_prev.bottom, b.top)
+            enc[lv], a_prev, b_prev = a, a, b
+        red = _box(ax, (t_left, y_of["corr"]), tw, bh, f"conv_redir\n1×1 → {r}", "conv1x1", SMALL)
+        cor = _box(ax, (t_right, y_of["corr"]), tw, bh, f"correlation\nd={d}, s₂={s2}: {n_corr}", "se", SMALL)
+        _arrow(ax, a_prev.bottom, red.top)
+        _arrow(ax, b_prev.bottom, cor.top)
+        _arrow(ax, (a_prev.right[0] - 0.1, a_prev.bottom[1]), (cor.left[0] + 0.1, cor.top[1]))
+        after = _box(ax, (enc_x, y_of["after"]), 2.45, bh,
+                     f"concatenate: {r} + {n_corr} = {r + n_corr}\nconv{cl}_1 3×3 → {chans[cl - 1]}", "conv",
+                     SMALL)  # fmt: skip
+        _arrow(ax, red.bottom, (red.x, after.top[1]))
+        _arrow(ax, cor.bottom, (cor.x, after.top[1]))
+        enc[cl] = after
+        prev = after
+        for lv in range(cl + 1, n + 1):
+            box = _box(ax, (enc_x, y_of[lv]), 2.45, bh, layer_text(lv), "conv", SMALL)
+            _arrow(ax, prev.bottom, box.top)
+            enc[lv], prev = box, box
+    # the expanding part: a concatenation (skip | upconv | upsampled flow) and a prediction per level
+    pw = 1.6
+    top = enc[n]
+    pred = {n: _box(ax, (pred_x, y_of[n]), pw, bh, f"predict flow{n}\n3×3: {chans[-1]} → 2", "conv", SMALL)}
+    _arrow(ax, top.right, pred[n].left)
+    below_y = y_of[n]  # where the features to upconvolve come from: first the coarsest level's arrow
+    margin = 0.04  # between a concatenation's boxes and the dashed frame around them
+    for i, lv in enumerate(range(n - 1, 1, -1)):
+        y = y_of[feature_row[lv]]
+        # the skip is the level's last map: frame 1's tower map (C, below the correlation), conv{lv}_1 from
+        # level 3 on and after the correlation, else conv{lv}
+        skip = f"conv{lv}a" if corr and lv < cl else f"conv{lv}_1" if lv >= 3 or corr else f"conv{lv}"
+        stated.setdefault("skips", []).append(skip)
+        parts = [(f"{skip}\n{chans[lv - 1]}", "io"), (f"upconv\n4×4/2 → {ups[i]}", "up"),
+                 (f"flow{lv + 1}↑\n2", "up")]  # fmt: skip
+        widths_in = [_width(t, SMALL) for t, _ in parts]
+        x, boxes = cat_left, []
+        for (text, kind), wd in zip(parts, widths_in):
+            boxes.append(_box(ax, (x + wd / 2, y), wd, bh, text, kind, SMALL))
+            x += wd
+        frame_left, frame_right, frame_top = cat_left - margin, x + margin, y + bh / 2 + margin
+        ax.add_patch(Rectangle((frame_left, y - bh / 2 - margin), frame_right - frame_left, bh + 2 * margin,
+                               fill=False, ec=LINE, lw=0.9, ls=(0, (3, 2)), zorder=1))  # fmt: skip
+        if corr and lv < cl:  # frame 1's tower map: under the row, past frame 2's tower, into the skip
+            gap = y - pitch / 2
+            start = enc[lv].x + 0.3
+            _arrow(ax, (start, y - bh / 2), (start, gap), (boxes[0].x, gap), (boxes[0].x, y - bh / 2))
+        else:
+            _arrow(ax, enc[lv].right, boxes[0].left)
+        _arrow(ax, (boxes[1].x, below_y), boxes[1].bottom)  # the concatenation below, upconvolved
+        p = pred[lv + 1]  # the coarser prediction, upsampled
+        mid = (p.top[1] + y - bh / 2) / 2
+        _arrow(ax, (p.x + 0.5, p.top[1]), (p.x + 0.5, mid), (boxes[2].x, mid), boxes[2].bottom)
+        pred[lv] = _box(ax, (pred_x, y), pw, bh, f"predict flow{lv}\n3×3: {concat[i]} → 2", "conv", SMALL)
+        _arrow(ax, (frame_right, y), pred[lv].left)
+        below_y = frame_top
+    out = _box(ax, (pred_x, y_of["in"]), pw, bh, f"bilinear × 4\nflow 2×{hh}×{ww}", "io", SMALL)
+    _arrow(ax, pred[2].top, out.bottom)
+    for i, line in enumerate(legend):
+        _text(ax, (0.06, 0.45 - 0.17 * i + 0.17 * (len(legend) - 3)), line, ha="left")
+    return fig, stated

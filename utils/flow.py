@@ -689,9 +689,12 @@ def classical_flow(method: str, frame1, frame2, **kwargs) -> torch.Tensor:
     (``skimage.registration.optical_flow_ilk``, coarse-to-fine iterative Lucas–Kanade), ``"tvl1"``
     (``skimage.registration.optical_flow_tvl1``), ``"farneback"`` (``cv2.calcOpticalFlowFarneback``, default
     parameters of OpenCV's tutorial: pyramid scale 0.5, 3 levels, window 15, 3 iterations, poly_n 5,
-    poly_sigma 1.2) and ``"dis"`` (``cv2.DISOpticalFlow``, preset MEDIUM). OpenCV's methods take 8-bit
-    images. ``kwargs`` go to the method (e.g. ``radius`` for ``"ilk"``, ``alpha`` for
-    ``"horn_schunck"``). OpenCV comes with the package ``opencv-python-headless``.
+    poly_sigma 1.2; OpenCV builds no pyramid level whose shorter side would fall below 32 pixels, so at scale
+    0.5 a 96 × 96 or 125 × 185 image gets one level below full size whatever ``levels`` asks: pass a larger
+    ``pyr_scale`` and ``levels`` for small images, as chapter 7's notebook 3 measures) and ``"dis"``
+    (``cv2.DISOpticalFlow``, preset MEDIUM). OpenCV's methods take 8-bit images. ``kwargs`` go to the method
+    (e.g. ``radius`` for ``"ilk"``, ``alpha`` for ``"horn_schunck"``, ``preset`` for ``"dis"``). OpenCV comes
+    with the package ``opencv-python-headless``.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
