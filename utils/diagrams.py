@@ -1,4 +1,4 @@
-"""Architecture diagrams drawn from code: the blocks of chapters 2 to 6, in one style.
+"""Architecture diagrams drawn from code: the blocks of chapters 2 to 7, in one style.
 
 Each public function draws a new matplotlib figure (the notebook shows it when the cell ends; nothing is
 read from disk or the network) and returns ``(fig, stated)``: ``stated`` is a dict of every size and count
