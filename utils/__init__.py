@@ -3,7 +3,7 @@
 Only code that several chapters need lives here; the networks a chapter teaches are written in
 that chapter's notebook.
 
-Submodules: ``architecture`` (layer depth, calibration for identity proofs), ``benchmark`` (latency),
+Submodules: ``actions`` (generated action clips, time reversal, a clip viewer), ``architecture`` (layer depth, calibration for identity proofs), ``benchmark`` (latency),
 ``biometrics`` (FMR, FNMR, ROC, DET, EER, CMC, open-set rates), ``boxes`` (box formats, IoU, GIoU, box coding,
 anchors), ``cells`` (synthetic touching cells, border weights), ``detection`` (NMS, AP and mAP equal to
 COCOeval), ``detection_data`` (generated shapes with exact boxes), ``detection_training`` (training and
@@ -15,10 +15,12 @@ classical baselines), ``fcos``
 (the one-stage detector of chapter 4, in pieces), ``identities`` (generated faces of many identities, in
 groups), ``models`` (networks reused after the notebook that teaches them), ``sequences`` (sequences of
 digits that must be remembered over a chosen distance), ``segmentation`` (U-Net, IoU,
-weighted loss), ``widgets`` (explorers that also run headless).
+weighted loss), ``video_models`` (the small video classifiers of chapter 8), ``widgets`` (explorers that also
+run headless).
 """
 
 from . import (
+    actions,
     architecture,
     benchmark,
     biometrics,
@@ -36,6 +38,7 @@ from . import (
     models,
     segmentation,
     sequences,
+    video_models,
     widgets,
 )
 from .config import (
@@ -65,6 +68,7 @@ from .synthetic import make_clutter, make_faces
 from .training import History, evaluate, fit, predict
 
 __all__ = [
+    "actions",
     "architecture",
     "benchmark",
     "biometrics",
@@ -82,6 +86,7 @@ __all__ = [
     "models",
     "segmentation",
     "sequences",
+    "video_models",
     "widgets",
     "DEVICE_ENV",
     "MODE_ENV",
