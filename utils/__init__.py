@@ -3,7 +3,8 @@
 Only code that several chapters need lives here; the networks a chapter teaches are written in
 that chapter's notebook.
 
-Submodules: ``actions`` (generated action clips, time reversal, a clip viewer), ``architecture`` (layer depth, calibration for identity proofs), ``benchmark`` (latency),
+Submodules: ``actions`` (generated action clips, time reversal, a clip viewer), ``architecture`` (layer
+depth, calibration for identity proofs), ``benchmark`` (latency),
 ``biometrics`` (FMR, FNMR, ROC, DET, EER, CMC, open-set rates), ``boxes`` (box formats, IoU, GIoU, box coding,
 anchors), ``cells`` (synthetic touching cells, border weights), ``detection`` (NMS, AP and mAP equal to
 COCOeval), ``detection_data`` (generated shapes with exact boxes), ``detection_training`` (training and
