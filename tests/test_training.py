@@ -77,3 +77,16 @@ def test_train_epochs_is_the_shared_loop_and_rejects_empty_data():
         train_epochs(model, optimizer, lambda: [], step, 1, progress=False)
     with pytest.raises(ValueError, match="epochs"):
         train_epochs(model, optimizer, lambda: [], step, 0, progress=False)
+
+
+def test_fit_steps_the_scheduler_after_every_batch():
+    utils.seed_everything(0)
+    train, _ = utils.make_loaders(_blobs(n=96), _blobs(n=8, seed=1), batch_size=32)
+    model = nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    rates = []
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: rates.append(step) or 0.5**step)
+    utils.fit(model, train, epochs=2, optimizer=optimizer, scheduler=scheduler, device="cpu", progress=False)
+    # called once at construction (step 0), then after each of 2 epochs x 3 batches
+    assert rates == list(range(7))
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**6)

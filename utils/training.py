@@ -100,6 +100,7 @@ def train_epochs(
     validate=None,
     progress: bool = True,
     desc: str = "training",
+    scheduler=None,
 ) -> History:
     """The training loop that :func:`fit` and ``utils.segmentation.fit_segmentation`` share.
 
@@ -110,7 +111,8 @@ def train_epochs(
     per sample, the training accuracy and the validation numbers in a :class:`History`, with a progress
     bar showing the latest of them.
 
-    It moves nothing: the model must already be where ``step`` sends the batches.
+    ``scheduler`` (a ``torch.optim.lr_scheduler``, e.g. ``OneCycleLR``), when given, steps after every
+    optimiser step. It moves nothing: the model must already be where ``step`` sends the batches.
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
@@ -125,6 +127,8 @@ def train_epochs(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             loss_sum += loss.item() * batch_samples
             correct += batch_correct
             counted += batch_counted
@@ -155,6 +159,7 @@ def fit(
     device=None,
     progress: bool = True,
     desc: str = "training",
+    scheduler=None,
 ) -> History:
     """Train a classifier (logits ``(N, num_classes)``, labels ``(N,)``) and return its :class:`History`.
 
@@ -162,7 +167,9 @@ def fit(
     ``device``, or with ``device=None`` to :func:`utils.get_device` (``$DLCV_DEVICE`` or the best available),
     and stays there after training; the batches follow it, and the validation after each epoch runs on
     the model's device.
-    A progress bar shows the epochs with the latest loss and accuracy.
+    A progress bar shows the epochs with the latest loss and accuracy. ``scheduler`` (made for
+    ``optimizer``, e.g. ``OneCycleLR(optimizer, max_lr, total_steps=epochs * len(train_loader))``) steps
+    after every batch.
     """
     _check_loader(train_loader, "train_loader")
     if val_loader is not None:
@@ -191,6 +198,7 @@ def fit(
         validate=None if val_loader is None else validate,
         progress=progress,
         desc=desc,
+        scheduler=scheduler,
     )
 
 
