@@ -192,7 +192,7 @@ def test_every_figure_the_notebook_drew_is_on_its_page(visits, page):
     v = visits(page)
     images = v.page.evaluate(
         """() => [...document.querySelectorAll('main .cell_output img')]
-              .filter(i => !i.closest('.jupyter-widgets, .lm-Widget'))
+              .filter(i => !i.closest('.jupyter-widgets, .lm-Widget, .animation'))
               .map(i => ({src: i.getAttribute('src'), width: i.complete && i.naturalWidth, alt: i.alt}))"""
     )
     assert drawn >= 1, f"the executed {page} holds no figure: were its figures drawn (MPLBACKEND)?"
@@ -251,6 +251,54 @@ def test_widgets_are_drawn(visits, page):
               .filter(s => s.parentElement.querySelector('.jupyter-widgets, .lm-Widget')).length"""
     )
     assert drawn == views, f"{page}: {views} widgets stored, {drawn} drawn"
+
+
+def _animations(page: str) -> int:
+    """How many animations (``utils.actions.animate_clips``: matplotlib's JavaScript player) the executed
+    notebook shows."""
+    executed = executed_notebook(page)
+    assert executed is not None, f"the book build's cache holds no execution of {page} as it is now"
+    return sum(
+        'class="animation"' in "".join(out.get("data", {}).get("text/html", ""))
+        for cell in executed.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
+    )
+
+
+ANIMATED_PAGES = [p for p in NOTEBOOK_PAGES if "animate_clips(" in (ROOT / f"{p}.ipynb").read_text()]
+
+
+@pytest.mark.parametrize("page", ANIMATED_PAGES)
+def test_animations_play_on_the_page(visits, page):
+    """Every clip animation the notebook shows is on the page, with its first frame loaded and described,
+    its buttons drawn as text (nothing fetched from the web), and stepping or playing it shows other
+    frames: the player works on the static site."""
+    expected = _animations(page)
+    assert expected >= 1, f"{page} calls animate_clips but its executed notebook shows no animation"
+    v = visits(page)
+    players = v.page.locator("main .cell_output .animation")
+    assert players.count() == expected, f"{page}: {expected} animations drawn, {players.count()} on the page"
+    for k in range(expected):
+        player = players.nth(k)
+        player.scroll_into_view_if_needed()
+        image = player.locator("img")
+        state = image.evaluate("i => ({width: i.complete && i.naturalWidth, alt: i.alt, src: i.src})")
+        assert state["width"] and state["width"] > 50, f"{page}: animation {k} shows no frame"
+        assert state["alt"].startswith("Animation of"), f"{page}: animation {k} has no alternative text"
+        for label in ("Play", "Pause", "Next frame"):
+            button = player.get_by_role("button", name=label, exact=True)
+            assert button.is_visible() and button.inner_text().strip(), f"{page}: no visible {label} button"
+        player.get_by_role("button", name="Pause", exact=True).click()
+        player.get_by_role("button", name="First frame", exact=True).click()
+        first = image.evaluate("i => i.src")
+        player.get_by_role("button", name="Next frame", exact=True).click()
+        second = image.evaluate("i => i.src")
+        assert second != first, f"{page}: 'Next frame' did not change animation {k}'s frame"
+        player.get_by_role("button", name="Play", exact=True).click()
+        v.page.wait_for_timeout(1200)
+        player.get_by_role("button", name="Pause", exact=True).click()
+        assert image.evaluate("i => i.src") not in (first, second), f"{page}: animation {k} did not play"
 
 
 @pytest.mark.parametrize("page", NOTEBOOK_PAGES)

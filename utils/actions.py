@@ -486,13 +486,43 @@ def show_clips(clips, titles=None, frames=None, title: str | None = None, scale:
     return fig
 
 
-def animate_clips(clips, titles=None, ncols: int | None = None, fps: float = 6, scale: float = 1.4):
+# matplotlib's player draws its buttons with Font Awesome icons loaded from a CDN: offline (and on the
+# book's website, which loads nothing from elsewhere) they would be blank. Text symbols replace them.
+_BUTTON_SYMBOLS = {
+    "fa-minus": "\u2212",  # slower
+    "fa-fast-backward": "\u23ee",  # first frame
+    "fa-step-backward": "\u25c0\u258f",  # previous frame
+    "fa-play fa-flip-horizontal": "\u25c0",  # play backwards
+    "fa-pause": "\u23f8",  # pause
+    "fa-play": "\u25b6",  # play
+    "fa-step-forward": "\u2595\u25b6",  # next frame
+    "fa-fast-forward": "\u23ed",  # last frame
+    "fa-plus": "+",  # faster
+}
+
+
+def _offline_player(html: str, alt: str) -> str:
+    """matplotlib's JavaScript player with no external stylesheet, text buttons and alternative text."""
+    import re
+
+    html = re.sub(r'<link rel="stylesheet"\s+href="https?://[^"]*font-awesome[^"]*">', "", html)
+    for icon, symbol in _BUTTON_SYMBOLS.items():
+        html = html.replace(f'<i class="fa {icon}"></i>', symbol)
+    if '<i class="fa' in html or "font-awesome" in html:
+        raise RuntimeError("matplotlib's animation player changed: an icon or stylesheet was not replaced")
+    alt = alt.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+    return re.sub(r'<img id="(_anim_img\w+)">', rf'<img id="\1" alt="{alt}">', html, count=1)
+
+
+def animate_clips(clips, titles=None, ncols: int | None = None, fps: float = 6, scale: float = 1.4, dpi: int = 80):
     """The clips playing side by side, with play, pause and step buttons: an ``IPython.display.HTML``
     made by matplotlib's ``FuncAnimation.to_jshtml``, whose frames are embedded PNG images and whose
-    buttons are JavaScript, so that it also plays on the static website.
+    buttons are JavaScript, so that it also plays on the static website, offline (the buttons are text
+    symbols, not icons from the web).
 
-    ``titles`` label the clips; ``ncols`` clips per row (all in one row by default). The figure used to
-    draw the frames is closed, so that it is not shown a second time.
+    ``titles`` label the clips; ``ncols`` clips per row (all in one row by default); ``scale`` inches per
+    clip at ``dpi`` dots per inch. The figure used to draw the frames is closed, so that it is not shown a
+    second time. Every frame is embedded: keep it to a few clips.
     """
     import matplotlib.pyplot as plt
     from IPython.display import HTML
@@ -504,12 +534,13 @@ def animate_clips(clips, titles=None, ncols: int | None = None, fps: float = 6, 
     if titles is not None and len(titles) != len(clips):
         raise ValueError(f"titles must name each of the {len(clips)} clips, got {len(titles)}")
     fps = _check_number("fps", fps, 0.1, 60)
+    dpi = _check_int("dpi", dpi, 10)
     n = len(clips)
     ncols = n if ncols is None else _check_int("ncols", ncols, 1)
     nrows = math.ceil(n / ncols)
     frames = [_frames_hwc(c) for c in clips]
     t = frames[0].shape[0]
-    fig, axes = plt.subplots(nrows, ncols, figsize=(scale * ncols, scale * nrows + 0.3), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(scale * ncols, scale * nrows + 0.3), squeeze=False, dpi=dpi)
     shown = []
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
@@ -529,4 +560,5 @@ def animate_clips(clips, titles=None, ncols: int | None = None, fps: float = 6, 
     anim = FuncAnimation(fig, draw, frames=t, interval=1000 / fps, blit=False)
     html = anim.to_jshtml(fps=fps, default_mode="loop")
     plt.close(fig)
-    return HTML(html)
+    what = ", ".join(map(str, titles)) if titles is not None else f"{n} clip{'s' * (n > 1)}"
+    return HTML(_offline_player(html, f"Animation of {t} frames: {what}"))
