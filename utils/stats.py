@@ -124,7 +124,9 @@ def count_flops(model: nn.Module, input_size: Sequence[int] | torch.Tensor) -> i
 def count_macs(model: nn.Module, input_size: Sequence[int] | torch.Tensor) -> int:
     """Multiply-adds (MACs) of one forward pass: :func:`count_flops` / 2.
 
-    This is the unit of torchvision's "GFLOPS" column and of the papers' "FLOPs".
+    This is the unit of torchvision's "GFLOPS" column and of the papers' "FLOPs". ``FlopCounterMode``
+    does not see inside ``nn.LSTM``/``nn.GRU`` (fused kernels): they count 0 (run the sequence step by
+    step with ``nn.LSTMCell`` to count them).
     """
     return count_flops(model, input_size) // 2
 

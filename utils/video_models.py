@@ -7,8 +7,8 @@ them all on the same clips (:func:`utils.actions.make_action_clips`) with the sa
 All take clips ``(N, C, T, H, W)`` (channels before time, as torchvision's video models) and return logits
 ``(N, num_classes)``. ``width`` sets the channels of the first layer; later layers double it.
 
-* :class:`FrameCNN`: the 2D network that sees one frame ``(N, C, H, W)`` and returns a feature vector of
-  ``4 * width`` numbers (three 3 × 3 convolutions with batch norm and ReLU, max-pooling, global average).
+* :class:`FrameCNN`: the 2D network that sees one frame ``(N, C, H, W)`` and returns ``features`` numbers
+  (three 3 × 3 convolutions of stride 2 with batch norm and ReLU, the map flattened into a linear layer).
 * :class:`SingleFrame`: a :class:`FrameCNN` on the middle frame (Karpathy et al. 2014).
 * :class:`TemporalAverage`: a :class:`FrameCNN` on every frame, features averaged over time: blind to the
   order of frames, so a clip and its time reversal get the same output (chapter 8, notebook 1).
