@@ -51,6 +51,52 @@ def test_same_seed_same_clips_other_seed_other_clips():
     assert not torch.equal(a.clips, c.clips)
 
 
+def test_bytes_are_the_floats_rounded():
+    f = A.make_action_clips(18, seed=4)
+    b = A.make_action_clips(18, seed=4, dtype=torch.uint8)
+    assert b.clips.dtype == torch.uint8 and torch.equal(b.labels, f.labels) and torch.equal(b.centres, f.centres)
+    assert torch.equal(b.clips, (f.clips * 255).round().to(torch.uint8))
+    back = A.as_float(b.clips)
+    assert back.dtype == torch.float32 and (back - f.clips).abs().max() <= 1 / 510 + 1e-6
+    assert A.as_float(f.clips) is f.clips
+    x, y = b.dataset()[3]
+    assert x.dtype == torch.float32 and torch.equal(x, back[3]) and y == b.labels[3]
+    with pytest.raises(ValueError, match="bytes"):
+        A.as_float(torch.zeros(2, dtype=torch.int64))
+    with pytest.raises(ValueError, match="tensor"):
+        A.as_float(np.zeros(2))
+
+
+def test_chunks_are_balanced_shuffled_and_distinct():
+    # 30 clips per class: a chunk of 25 per class and one of 5, each with its own random stream
+    d = A.make_action_clips(270, size=16, n_frames=8, seed=2)
+    assert torch.bincount(d.labels, minlength=9).tolist() == [30] * 9
+    assert (d.labels[:-1] != d.labels[1:]).float().mean() > 0.7  # shuffled across the chunks
+    assert len({c.numpy().tobytes() for c in d.clips}) == 270
+    for k in range(9):  # the parameters drawn for the two chunks differ
+        assert len(set(d.speeds[d.labels == k].tolist())) == 30
+    # the clip-level fields travel with their clip: a growing actor ends larger than it starts
+    grow = d.labels == A.ACTIONS.index("grow")
+    assert (d.radii[grow, -1] > d.radii[grow, 0]).all()
+
+
+def test_memory_does_not_grow_with_a_multiple_of_the_clips():
+    # the result as bytes is 133 MB; generated at once as floats the peak was 2.6 GB
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, torch; from utils.actions import make_action_clips; torch.set_num_threads(1);"
+        "r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
+        "c = make_action_clips(2700, dtype=torch.uint8);"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - r) / 1024, c.clips.nbytes / 2**20)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    grown, result = map(float, out)
+    assert result == 2700 * 3 * 16 * 32 * 32 / 2**20
+    assert grown < result + 400, f"make_action_clips(2700) grew the memory by {grown:.0f} MB"
+
+
 def test_labels_follow_the_actions_given():
     d = A.make_action_clips(6, actions=("grow", "left"), seed=0)
     assert d.classes == ("grow", "left")
@@ -69,8 +115,9 @@ def test_moves_go_the_way_they_are_named(action, axis, sign):
     assert (along > 0.8 * A.SPEED[0] * size).all() and (along < 1.2 * A.SPEED[1] * size).all()
     assert (step[:, 1 - axis].abs() < 0.1).all()
     # the measured displacement agrees with the recorded centres' (the centre of a shape is the centre of
-    # its bounding box, not its centroid, so compare displacements); the actor stays inside the frame
-    assert torch.allclose(c - c[:, :1], d.centres - d.centres[:, :1], atol=0.3)
+    # its bounding box, not its centroid, so compare displacements) to within the centroid's aliasing on
+    # 32 pixels (up to 0.62 px over 540 clips; the clips travel 15 to 25 px); the actor stays inside
+    assert torch.allclose(c - c[:, :1], d.centres - d.centres[:, :1], atol=0.75)
     assert (d.centres - d.radii[..., None] >= -0.5).all() and (d.centres + d.radii[..., None] <= size - 0.5).all()
 
 
@@ -129,19 +176,23 @@ def test_bounce_goes_out_and_comes_back():
 
 def test_reversal_of_a_clip_is_distributed_as_its_partner():
     """The statistics a time-blind model could use (where the actor is, how big, how fast) have the same
-    distribution for each action's reversed clips and its partner's clips."""
-    n = 900
-    d = A.make_action_clips(n, distractors=0, jitter=0, noise=0, background=False, seed=2)
+    distribution for each action's reversed clips and its partner's clips: their means differ by less
+    than 4 standard errors of the difference (a false alarm has odds of about 1 in 16,000 per check)."""
+    d = A.make_action_clips(1800, size=16, n_frames=8, distractors=0, jitter=0, noise=0, background=False, seed=2)
+
+    def z(a, b):
+        return ((a.mean(0) - b.mean(0)).abs() / (a.var(0) / len(a) + b.var(0) / len(b)).sqrt()).max().item()
+
     for a, b in A.REVERSAL_PAIRS:
-        ia, ib = A.ACTIONS.index(a), A.ACTIONS.index(b)
-        ra = d.centres[d.labels == ia].flip(1)  # a's clips played backwards
-        rb = d.centres[d.labels == ib]
-        # mean start and end positions agree within sampling error (about 1 px over 100 clips)
-        assert (ra[:, 0].mean(0) - rb[:, 0].mean(0)).abs().max() < 1.2, (a, b)
-        assert (ra[:, -1].mean(0) - rb[:, -1].mean(0)).abs().max() < 1.2, (a, b)
-        assert abs(d.radii[d.labels == ia].mean() - d.radii[d.labels == ib].mean()) < 0.3
-        sa, sb = d.speeds[d.labels == ia].mean(), d.speeds[d.labels == ib].mean()
-        assert abs(sa - sb) < 0.12 * sb
+        ia, ib = d.labels == A.ACTIONS.index(a), d.labels == A.ACTIONS.index(b)
+        ra = d.centres[ia].flip(1)  # a's clips played backwards
+        rb = d.centres[ib]
+        assert z(ra[:, 0], rb[:, 0]) < 4 and z(ra[:, -1], rb[:, -1]) < 4, (a, b)
+        assert z(d.radii[ia].flip(1), d.radii[ib]) < 4, (a, b)
+        assert z(d.speeds[ia], d.speeds[ib]) < 4, (a, b)
+    # the check has power: a clip and its own partner played forwards differ (left starts right of right)
+    left, right = d.labels == A.ACTIONS.index("left"), d.labels == A.ACTIONS.index("right")
+    assert z(d.centres[left][:, 0], d.centres[right][:, 0]) > 10
 
 
 def test_reverse_time_and_labels():
@@ -210,6 +261,8 @@ def test_distractors_jitter_and_noise_are_there():
         ({"n": 9, "jitter": -1}, "jitter"),
         ({"n": 9, "noise": 2}, "noise"),
         ({"n": 9, "distractors": 1.5}, "distractors"),
+        ({"n": 9, "dtype": torch.float16}, "dtype must be"),
+        ({"n": 9, "seed": -1}, "seed must be"),
     ],
 )
 def test_bad_arguments_are_refused(kwargs, message):

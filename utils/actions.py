@@ -9,7 +9,8 @@ Chapter 8 (action recognition) trains every video model on the same generated cl
   coloured background, among small *distractor* shapes that drift at random, while the camera shakes by
   up to ``jitter`` pixels per frame; Gaussian noise is added last. A single frame says nothing about the
   class: which shape, where, in which colour and at which angle are drawn independently of it.
-  Returns an :class:`ActionClips`.
+  Returns an :class:`ActionClips`; ``dtype=torch.uint8`` stores the clips as bytes (a quarter of the
+  memory), :func:`as_float` and :meth:`ActionClips.dataset` give them back as floats.
 * Time reversal: :func:`reverse_time` plays clips backwards; :data:`REVERSE` maps each action to the
   action its reversal looks like (left ↔ right, up ↔ down, clockwise ↔ anticlockwise, grow ↔ shrink;
   a bounce stays a bounce). The generator draws each action's parameters so that the reversal of a clip of
@@ -18,7 +19,7 @@ Chapter 8 (action recognition) trains every video model on the same generated cl
 * :func:`show_clips` (a static figure: clips as rows of frames) and :func:`animate_clips` (an animation
   with play, pause and step buttons, as HTML and JavaScript, so that it also plays on the static website).
 
-Layout: clips are float tensors ``(N, 3, T, H, W)`` in [0, 1], channels before time, as torchvision's video
+Layout: clips are tensors ``(N, 3, T, H, W)``, floats in [0, 1] (or bytes), channels before time, as torchvision's video
 models take them (``(N, C, T, H, W)``).
 """
 
@@ -78,7 +79,8 @@ def _check_number(name: str, value, minimum: float, maximum: float) -> float:
 class ActionClips:
     """Generated clips and what they show.
 
-    * ``clips``: float tensor ``(n, 3, T, H, W)`` in [0, 1].
+    * ``clips``: float tensor ``(n, 3, T, H, W)`` in [0, 1], or bytes (``torch.uint8``, 0 to 255) when
+      generated with ``dtype=torch.uint8``.
     * ``labels``: int64 ``(n,)``, indices into ``classes``.
     * ``classes``: the action names, :data:`ACTIONS` unless ``make_action_clips(actions=...)`` chose some.
     * ``shapes``: int64 ``(n,)``, the actor's shape, an index into :data:`SHAPES`.
@@ -102,9 +104,10 @@ class ActionClips:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def dataset(self) -> torch.utils.data.TensorDataset:
-        """The clips and labels as a ``TensorDataset`` of ``(clip, label)`` pairs, for a ``DataLoader``."""
-        return torch.utils.data.TensorDataset(self.clips, self.labels)
+    def dataset(self) -> torch.utils.data.Dataset:
+        """The clips and labels as a dataset of ``(clip, label)`` pairs for a ``DataLoader``, the clips as
+        floats in [0, 1] even when they are stored as bytes."""
+        return _FloatClips(self.clips, self.labels)
 
     def reversed_labels(self) -> torch.Tensor:
         """The label each clip's time reversal should get (:data:`REVERSE`), as int64 ``(n,)``."""
@@ -285,6 +288,10 @@ def _colours(rng: np.random.Generator, n: int) -> np.ndarray:
     return rgb * value[:, None] + (1 - rgb) * np.where(bright, 0.1, 0.0)[:, None]
 
 
+_CHUNK = 25  # clips per class generated at once: the memory is the result's plus a few times a chunk's
+DTYPES = (torch.float32, torch.uint8)
+
+
 def make_action_clips(
     n: int,
     n_frames: int = 16,
@@ -295,6 +302,7 @@ def make_action_clips(
     noise: float = 0.03,
     background: bool = True,
     seed: int = 0,
+    dtype: torch.dtype = torch.float32,
 ) -> ActionClips:
     """``n`` clips of shapes performing ``actions``, balanced (``n`` a multiple of ``len(actions)``).
 
@@ -307,8 +315,13 @@ def make_action_clips(
       (drawn independently per frame).
     * ``noise``: standard deviation of the Gaussian noise added to every pixel (the result is clipped to
       [0, 1]). ``background=False`` gives a black background (for tests and figures).
+    * ``dtype``: ``torch.float32`` (values in [0, 1]) or ``torch.uint8`` (bytes 0 to 255, as in a video
+      file: ``round(255 × value)``, a quarter of the memory; :func:`as_float` turns them back into floats
+      to within 1/510).
 
-    The clips come in a random order; the same ``seed`` gives the same clips.
+    The clips are generated :data:`_CHUNK` per class at a time, each chunk from its own random stream
+    spawned from ``seed``, so that the memory needed is the result's plus a few times a chunk's, whatever
+    ``n``. They come in a random order; the same ``seed`` gives the same clips (as floats or bytes).
     """
     n = _check_int("n", n, 1)
     n_frames = _check_int("n_frames", n_frames, 8)
@@ -326,9 +339,48 @@ def make_action_clips(
         raise ValueError(f"actions must be distinct names from {ACTIONS}, got {actions!r}")
     if n % len(actions):
         raise ValueError(f"n must be a multiple of the number of actions ({len(actions)}), got {n}")
-    rng = np.random.default_rng(seed)
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be torch.float32 or torch.uint8, got {dtype!r}")
+    _check_int("seed", seed, 0)
     per = n // len(actions)
     t = n_frames
+    chunks = [min(_CHUNK, per - start) for start in range(0, per, _CHUNK)]
+    streams = np.random.SeedSequence(seed).spawn(len(chunks) + 1)
+    order = torch.from_numpy(np.random.default_rng(streams[0]).permutation(n))  # where each clip goes
+    out = ActionClips(
+        clips=torch.empty(n, 3, t, size, size, dtype=dtype),
+        labels=torch.empty(n, dtype=torch.long),
+        classes=actions,
+        shapes=torch.empty(n, dtype=torch.long),
+        speeds=torch.empty(n),
+        centres=torch.empty(n, t, 2),
+        angles=torch.empty(n, t),
+        radii=torch.empty(n, t),
+    )
+    done = 0
+    for stream, m in zip(streams[1:], chunks):
+        part = _make_chunk(np.random.default_rng(stream), m, t, size, actions, distractors, jitter, noise, background)
+        rows = order[done : done + len(part)]
+        done += len(part)
+        for field in ("labels", "shapes", "speeds", "centres", "angles", "radii"):
+            getattr(out, field)[rows] = getattr(part, field)
+        out.clips[rows] = part.clips if dtype == torch.float32 else (part.clips * 255).round_().to(torch.uint8)
+    return out
+
+
+def _make_chunk(
+    rng: np.random.Generator,
+    per: int,
+    t: int,
+    size: int,
+    actions: tuple[str, ...],
+    distractors: int,
+    jitter: float,
+    noise: float,
+    background: bool,
+) -> ActionClips:
+    """``per`` clips of each action, in the order of ``actions`` (see :func:`make_action_clips`)."""
+    n = per * len(actions)
     centres = np.empty((n, t, 2))
     angles = np.empty((n, t))
     radii = np.empty((n, t))
@@ -337,8 +389,6 @@ def make_action_clips(
     for i, action in enumerate(actions):
         rows = slice(i * per, (i + 1) * per)
         centres[rows], angles[rows], radii[rows], speeds[rows] = _actor_motion(rng, action, per, t, size)
-    order = rng.permutation(n)
-    centres, angles, radii, speeds, labels = centres[order], angles[order], radii[order], speeds[order], labels[order]
     shapes = rng.integers(0, len(SHAPES), n)
     shake = rng.uniform(-jitter, jitter, (n, t, 2))
     centres = centres + shake
@@ -381,7 +431,7 @@ def make_action_clips(
     paint(shapes, centres, angles, radii, _colours(rng, n))
     if noise > 0:
         gen = torch.Generator().manual_seed(int(rng.integers(0, 2**62)))
-        frames.add_(torch.randn(frames.shape, generator=gen) * noise)
+        frames.add_(torch.randn(frames.shape, generator=gen).mul_(noise))
     frames.clamp_(0, 1)
     return ActionClips(
         clips=frames,
@@ -393,6 +443,30 @@ def make_action_clips(
         angles=torch.from_numpy(angles).float(),
         radii=torch.from_numpy(radii).float(),
     )
+
+
+def as_float(clips: torch.Tensor) -> torch.Tensor:
+    """Clips stored as bytes (``torch.uint8``, 0 to 255) as floats in [0, 1]; float clips unchanged."""
+    if not isinstance(clips, torch.Tensor):
+        raise ValueError(f"clips must be a tensor, got {type(clips).__name__}")
+    if clips.dtype == torch.uint8:
+        return clips.float().div_(255)
+    if not clips.is_floating_point():
+        raise ValueError(f"clips must be bytes (torch.uint8) or floats, got {clips.dtype}")
+    return clips
+
+
+class _FloatClips(torch.utils.data.Dataset):
+    """``(clip, label)`` pairs, each clip turned into floats (:func:`as_float`) when it is drawn."""
+
+    def __init__(self, clips: torch.Tensor, labels: torch.Tensor):
+        self.clips, self.labels = clips, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return as_float(self.clips[i]), self.labels[i]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -446,7 +520,7 @@ def class_mask(labels: torch.Tensor, names, classes=ACTIONS) -> torch.Tensor:
 
 def _frames_hwc(clip: torch.Tensor) -> np.ndarray:
     """(C, T, H, W) in [0, 1] -> (T, H, W, C) NumPy for imshow (grey if one channel)."""
-    clip = _check_clips(clip).detach().float().cpu()
+    clip = as_float(_check_clips(clip).detach().cpu())
     if clip.ndim != 4 or clip.shape[0] not in (1, 3):
         raise ValueError(f"a clip must have shape (C, T, H, W) with C = 1 or 3, got {tuple(clip.shape)}")
     x = clip.clamp(0, 1).permute(1, 2, 3, 0).numpy()

@@ -16,7 +16,9 @@ All take clips ``(N, C, T, H, W)`` (channels before time, as torchvision's video
   concatenated (Karpathy et al. 2014).
 * :class:`EarlyFusion`: a first convolution whose kernel spans all ``T`` frames, then 2D layers.
 * :class:`SlowFusion`: 3D convolutions whose temporal extent grows layer by layer (4, then 2 and 2 frames,
-  stride 2 in time), until time is used up.
+  stride 2 in time, valid in time), until time is used up. These are the paper's kernels, which fit its
+  10-frame clips: the top layer sees 10 frames. On 16 frames the layers' valid, strided convolutions
+  leave frames 10 to 15 unread (notebook 2 shows it and lets the reader fix it).
 * :class:`C3D`: 3 × 3 × 3 convolutions throughout (Tran et al. 2015), in three stages.
 * :class:`R2Plus1D`: the same stages with each 3 × 3 × 3 convolution factorised into a 1 × 3 × 3 spatial
   one and a 3 × 1 × 1 temporal one (Tran et al. 2018), the middle channels chosen by
@@ -89,45 +91,42 @@ def _frames(x: torch.Tensor) -> tuple[torch.Tensor, int]:
     return x.transpose(1, 2).reshape(n * t, c, h, w), t
 
 
-class SingleFrame(nn.Module):
+class _PerFrame(nn.Module):
+    """A :class:`FrameCNN` (``self.frame``) applied to frames of the clip, and a linear classifier
+    (``self.classifier``) on the features of ``frames_fused`` frames concatenated."""
+
+    frames_fused = 1
+
     def __init__(self, num_classes: int, size: int = 32, in_channels: int = 3, width: int = 16):
         super().__init__()
         self.in_channels = in_channels
         self.frame = FrameCNN(in_channels, width, size)
-        self.classifier = nn.Linear(self.frame.out_features, num_classes)
+        self.classifier = nn.Linear(self.frames_fused * self.frame.out_features, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _rgb(self, x: torch.Tensor) -> torch.Tensor:
         _check_clips(x, self.in_channels)
-        middle = x[:, : self.in_channels, x.shape[2] // 2]
-        return self.classifier(self.frame(middle))
+        return x[:, : self.in_channels]
 
 
-class TemporalAverage(nn.Module):
-    def __init__(self, num_classes: int, size: int = 32, in_channels: int = 3, width: int = 16):
-        super().__init__()
-        self.in_channels = in_channels
-        self.frame = FrameCNN(in_channels, width, size)
-        self.classifier = nn.Linear(self.frame.out_features, num_classes)
-
+class SingleFrame(_PerFrame):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_clips(x, self.in_channels)
-        frames, t = _frames(x[:, : self.in_channels])
+        x = self._rgb(x)
+        return self.classifier(self.frame(x[:, :, x.shape[2] // 2]))
+
+
+class TemporalAverage(_PerFrame):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        frames, t = _frames(self._rgb(x))
         features = self.frame(frames).reshape(x.shape[0], t, -1)
         return self.classifier(features.mean(dim=1))
 
 
-class LateFusion(nn.Module):
-    def __init__(self, num_classes: int, size: int = 32, in_channels: int = 3, width: int = 16):
-        super().__init__()
-        self.in_channels = in_channels
-        self.frame = FrameCNN(in_channels, width, size)
-        self.classifier = nn.Linear(2 * self.frame.out_features, num_classes)
+class LateFusion(_PerFrame):
+    frames_fused = 2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_clips(x, self.in_channels)
-        first = self.frame(x[:, : self.in_channels, 0])
-        last = self.frame(x[:, : self.in_channels, -1])
-        return self.classifier(torch.cat([first, last], dim=1))
+        x = self._rgb(x)
+        return self.classifier(torch.cat([self.frame(x[:, :, 0]), self.frame(x[:, :, -1])], dim=1))
 
 
 def _conv3d_bn(in_planes, out_planes, kernel, stride, padding) -> list[nn.Module]:
