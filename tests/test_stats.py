@@ -171,3 +171,48 @@ def test_eval_mode_restores_each_models_own_mode_even_after_an_error():
     utils.count_macs(model, (1, 3))
     utils.layer_table(model, (1, 3))
     assert model.training and model[1].training
+
+
+def test_wilson_interval_equals_scipys():
+    from scipy.stats import binomtest
+
+    for k, n in [(0, 10), (3, 10), (10, 10), (412, 900), (1, 1)]:
+        ours = utils.stats.wilson_interval(k, n)
+        ci = binomtest(k, n).proportion_ci(method="wilson")
+        assert abs(ours[0] - ci.low) < 1e-12 and abs(ours[1] - ci.high) < 1e-12, (k, n)
+        ci90 = binomtest(k, n).proportion_ci(confidence_level=0.9, method="wilson")
+        assert abs(utils.stats.wilson_interval(k, n, level=0.9)[0] - ci90.low) < 1e-12
+    correct = torch.tensor([True] * 30 + [False] * 70)
+    assert utils.stats.accuracy_interval(correct) == utils.stats.wilson_interval(30, 100)
+    low, high = utils.stats.accuracy_interval(correct)
+    assert low < 0.3 < high and 0.08 < high - low < 0.2
+
+
+def test_mcnemar_test_against_the_binomial_sum():
+    from math import comb
+
+    a = torch.tensor([True] * 50 + [True] * 12 + [False] * 3 + [False] * 35)
+    b = torch.tensor([True] * 50 + [False] * 12 + [True] * 3 + [False] * 35)
+    # 15 disagreements, 3 of them for b: two-sided exact p = 2 P(X <= 3), X ~ Binomial(15, 1/2)
+    expected = 2 * sum(comb(15, i) for i in range(4)) / 2**15
+    assert abs(utils.stats.mcnemar_test(a, b) - expected) < 1e-12
+    assert utils.stats.mcnemar_test(a, b) == utils.stats.mcnemar_test(b, a)
+    assert utils.stats.mcnemar_test(a, a) == 1.0
+    balanced = torch.tensor([True, False] * 10)
+    assert utils.stats.mcnemar_test(balanced, ~balanced) == 1.0  # 10 against 10: capped at 1
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: utils.stats.wilson_interval(5, 3), "0 <= k <= n"),
+        (lambda: utils.stats.wilson_interval(1, 0), "0 <= k <= n"),
+        (lambda: utils.stats.wilson_interval(1, 2, level=95), "level"),
+        (lambda: utils.stats.accuracy_interval(torch.tensor([1, 0])), "boolean"),
+        (lambda: utils.stats.accuracy_interval(torch.tensor([], dtype=torch.bool)), "non-empty"),
+        (lambda: utils.stats.mcnemar_test(torch.tensor([True]), torch.tensor([True, False])), "same examples"),
+    ],
+)
+def test_accuracy_statistics_refuse_bad_input(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

@@ -1,4 +1,6 @@
-"""Model statistics: parameters, a per-layer table, multiply-adds and FLOPs, and a proof of identity.
+"""Model statistics: parameters, a per-layer table, multiply-adds and FLOPs, and a proof of identity; and
+the statistics of an accuracy measured on a finite test set (:func:`accuracy_interval`,
+:func:`mcnemar_test`).
 
 A note on units. One multiply-add (MAC) is two floating-point operations (FLOPs).
 ``torch.utils.flop_counter.FlopCounterMode`` reports FLOPs (2 per MAC). torchvision's documented
@@ -248,3 +250,54 @@ def assert_same_model(
     if not result.same:
         raise AssertionError(str(result))
     return result
+
+
+# ---------------------------------------------------------------------------------------------------------
+# accuracy on a finite test set: intervals and paired tests
+
+
+def _outcomes(correct, name: str) -> torch.Tensor:
+    t = torch.as_tensor(correct)
+    if t.dtype != torch.bool or t.ndim != 1 or len(t) == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D boolean tensor (one entry per test example)")
+    return t.cpu()
+
+
+def wilson_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson's score interval, at confidence ``level``, for a proportion ``k / n``."""
+    if isinstance(n, bool) or int(n) != n or n < 1 or int(k) != k or not 0 <= k <= n:
+        raise ValueError(f"need whole numbers 0 <= k <= n with n >= 1, got k={k!r}, n={n!r}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    p = k / n
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * (p * (1 - p) / n + z**2 / (4 * n**2)) ** 0.5 / (1 + z**2 / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def accuracy_interval(correct, level: float = 0.95) -> tuple[float, float]:
+    """The (Wilson) interval of an accuracy at confidence ``level``, from ``correct``: one boolean per test
+    example, whether the model got it right. It measures the test set's sampling noise only, not what
+    another training run would give."""
+    correct = _outcomes(correct, "correct")
+    return wilson_interval(int(correct.sum()), len(correct), level)
+
+
+def mcnemar_test(correct_a, correct_b) -> float:
+    """Exact McNemar test of two models on the same test examples: the two-sided p-value of the null
+    hypothesis that each is as likely to be right where the other is wrong. Only the examples on which they
+    disagree count (``b`` right where ``a`` is wrong, and the reverse): under the null the split of those is
+    Binomial(disagreements, 1/2). Returns 1.0 when they never disagree."""
+    a, b = _outcomes(correct_a, "correct_a"), _outcomes(correct_b, "correct_b")
+    if a.shape != b.shape:
+        raise ValueError(f"the two models must be scored on the same examples, got {len(a)} and {len(b)}")
+    only_a, only_b = int((a & ~b).sum()), int((b & ~a).sum())
+    n, k = only_a + only_b, min(only_a, only_b)
+    if n == 0:
+        return 1.0
+    from scipy.stats import binom
+
+    return float(min(1.0, 2 * binom.cdf(k, n, 0.5)))
