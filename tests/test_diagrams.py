@@ -1097,3 +1097,515 @@ def test_flownet_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         diagrams.flownet(**kwargs)
     plt.close("all")
+
+
+# ------------------------------------------------------------------------------ chapter 8 fusion patterns
+FUSION_CALLS = {
+    "fusion patterns": lambda: diagrams.fusion_patterns(),
+    "fusion patterns 10 frames": lambda: diagrams.fusion_patterns(10),
+    "fusion patterns 32 frames": lambda: diagrams.fusion_patterns(32, late_frames=(0, 8)),
+    "fusion patterns 4 frames": lambda: diagrams.fusion_patterns(4, 0, (1, 3), (2, 1, 1), (1, 1, 1)),
+}
+
+
+@pytest.mark.parametrize("name", list(FUSION_CALLS))
+def test_fusion_patterns_style(name, draw):
+    CALLS.update(FUSION_CALLS)  # the checks of test_style, on these drawings
+    test_style(name, draw)
+
+
+def _frames_read(output, x):
+    """The frames of ``x`` (N, C, T, H, W) on which ``output`` depends: where its gradient is not zero."""
+    (grad,) = torch.autograd.grad(output, x, retain_graph=True)
+    return torch.nonzero(grad.abs().sum(dim=(0, 1, 3, 4))).flatten().tolist()
+
+
+@pytest.mark.parametrize("n_frames", [16, 10, 12, 18])
+def test_fusion_patterns_against_video_models(n_frames, draw):
+    """The frames the diagram says each unit sees are those on which the units of chapter 8's models
+    depend (their gradients with respect to the clip), layer by layer for slow fusion, and the white units
+    are those the output does not depend on."""
+    from utils import video_models as V
+
+    _, stated = draw(lambda: diagrams.fusion_patterns(n_frames))
+    torch.manual_seed(0)
+    models = {
+        "single frame": V.SingleFrame(5),
+        "early fusion": V.EarlyFusion(5, n_frames=n_frames),
+        "late fusion": V.LateFusion(5),
+        "slow fusion": V.SlowFusion(5, n_frames=n_frames),
+    }
+    x = torch.rand(2, 3, n_frames, 32, 32, requires_grad=True)
+    for name, model in models.items():
+        model.eval()
+        assert _frames_read(model(x).sum(), x) == stated["top"][name], name
+    # slow fusion, layer by layer: each unit in time of each convolution (after its ReLU)
+    slow = models["slow fusion"]
+    relus = [m for m in slow.features if isinstance(m, nn.ReLU)]
+    maps = []
+    hooks = [r.register_forward_hook(lambda m, i, out: maps.append(out)) for r in relus]
+    out = slow(x)
+    for h in hooks:
+        h.remove()
+    for layer, fmap in zip(("conv1", "conv2", "conv3"), maps):
+        units = [tuple(_frames_read(fmap[:, :, j].sum(), x)) for j in range(fmap.shape[2])]
+        assert units == stated["seen"]["slow fusion"][layer], layer
+        (grad,) = torch.autograd.grad(out.sum(), fmap, retain_graph=True)
+        used = (grad.abs().sum(dim=(0, 1, 3, 4)) > 0).tolist()
+        assert used == stated["used"]["slow fusion"][layer], layer
+    assert stated["units"]["slow fusion"]["conv1"] == (n_frames - 4) // 2 + 1
+    # early fusion's first convolution spans every frame: one unit in time
+    assert models["early fusion"].fuse[0].kernel_size[0] == n_frames == stated["extent"]["early fusion"]["conv1"]
+
+
+def test_fusion_patterns_paper_clip_uses_every_frame(draw):
+    """On 10 frames (the slow fusion kernels 4, 2, 2 with stride 2 divide it exactly) every unit is read;
+    on 16, frames 10 to 15 are computed in conv1 and conv2 and then dropped."""
+    _, ten = draw(lambda: diagrams.fusion_patterns(10))
+    assert ten["top"]["slow fusion"] == list(range(10))
+    assert all(all(u) for u in ten["used"]["slow fusion"].values())
+    _, sixteen = draw(diagrams.fusion_patterns)
+    assert sixteen["top"]["slow fusion"] == list(range(10))
+    assert sixteen["used"]["slow fusion"]["conv1"] == [True] * 4 + [False] * 3
+    assert sixteen["used"]["slow fusion"]["conv2"] == [True, True, False]
+    assert sixteen["top"]["late fusion"] == [0, 15] and sixteen["top"]["single frame"] == [8]
+    assert sixteen["extent"]["slow fusion"] == {"conv1": 4, "conv2": 6, "conv3": 10, "fc": 10, "classifier": 10}
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"n_frames": 1}, "n_frames"),
+        ({"n_frames": 33}, "n_frames"),
+        ({"single_frame": 16}, "frames must be in"),
+        ({"late_frames": (3, 3)}, "distinct"),
+        ({"late_frames": (0,)}, "late_frames"),
+        ({"slow_kernels": (4, 2)}, "3 layers"),
+        ({"slow_strides": (2, 0, 2)}, "slow stride"),
+        ({"n_frames": 8}, "no input left"),
+    ],
+)
+def test_fusion_patterns_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        diagrams.fusion_patterns(**kwargs)
+    plt.close("all")
+
+
+# ------------------------------------------------------------------------------ chapter 8 temporal average
+TEMPORAL_AVERAGE_CALLS = {
+    "temporal average": lambda: diagrams.temporal_average(),
+    "temporal average 3 frames": lambda: diagrams.temporal_average(3, 16, 6, 8, 32, 5),
+    "temporal average 2 frames": lambda: diagrams.temporal_average(2, 8, 1, 1, 1, 1),
+    "temporal average large": lambda: diagrams.temporal_average(9_999, 1_024, 9_999, 2_499, 9_999, 9_999),
+}
+
+
+@pytest.mark.parametrize("name", list(TEMPORAL_AVERAGE_CALLS))
+def test_temporal_average_style(name, draw):
+    CALLS.update(TEMPORAL_AVERAGE_CALLS)  # the checks of test_style, on these drawings
+    test_style(name, draw)
+
+
+@pytest.mark.parametrize(
+    "frames,size,in_channels,width,features,num_classes",
+    [(16, 32, 3, 16, 128, 9), (15, 32, 6, 16, 128, 9), (3, 16, 6, 8, 32, 5), (2, 8, 1, 1, 1, 1), (8, 64, 2, 4, 17, 3)],
+)
+def test_temporal_average_against_video_models(frames, size, in_channels, width, features, num_classes, draw):
+    """The sizes and the parameter count the diagram states are those of utils.video_models.FrameCNN and of a
+    TemporalAverage built on it (its features: 128, other counts through FrameCNN's ``features``), and its
+    output does not change when the frames are reversed or shuffled."""
+    from utils import video_models as V
+
+    _, stated = draw(lambda: diagrams.temporal_average(frames, size, in_channels, width, features, num_classes))
+    torch.manual_seed(0)
+    frame = V.FrameCNN(in_channels, width, size, features).eval()
+    sizes = []
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: sizes.append(tuple(o.shape[1:])))
+        for m in frame.features
+        if isinstance(m, (nn.ReLU, nn.Flatten))
+    ]
+    with torch.no_grad():
+        frame(torch.rand(2, in_channels, size, size))
+    for h in hooks:
+        h.remove()
+    assert stated["sizes"] == sizes[:3]
+    assert (stated["flatten"],) == sizes[3] and (stated["features"],) == sizes[4] == (frame.out_features,)
+    assert stated["clip"] == (in_channels, frames, size, size) and stated["frame"] == (in_channels, size, size)
+    classifier = nn.Linear(features, num_classes)
+    assert stated["parameters"] == utils.count_params(frame) + utils.count_params(classifier)
+    if features == 128:
+        model = V.TemporalAverage(num_classes, size, in_channels, width).eval()
+        assert stated["parameters"] == utils.count_params(model)
+        x = torch.rand(2, in_channels, frames, size, size)
+        with torch.no_grad():
+            out = model(x)
+            assert out.shape == (2, stated["num_classes"])
+            assert torch.allclose(out, model(x.flip(2)), atol=1e-5)
+            assert torch.allclose(out, model(x[:, :, torch.randperm(frames)]), atol=1e-5)
+    assert stated["order_invariant"] and stated["shared_weights"] and stated["frames"] == frames
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"size": 36}, "multiple of 8"),
+        ({"size": 1_032}, "at most 1024"),
+        ({"size": 4}, "size"),
+        ({"frames": 1}, "frames"),
+        ({"width": 0}, "width"),
+        ({"features": 10_000}, "too large"),
+        ({"num_classes": 0}, "num_classes"),
+    ],
+)
+def test_temporal_average_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        diagrams.temporal_average(**kwargs)
+    plt.close("all")
+
+
+# --------------------------------------------------------------- chapter 8 3D convolutions and video ResNets
+VIDEO_CONV_CALLS = {
+    "c3d": lambda: diagrams.c3d(),
+    "c3d small": lambda: diagrams.c3d(8, 32, (16, 32, 64, 64, 64)),
+    "c3d large": lambda: diagrams.c3d(512, 1024, (9_999,) * 5),
+    "conv2plus1d": lambda: diagrams.conv2plus1d(),
+    "conv2plus1d small net": lambda: diagrams.conv2plus1d((3, 16, 32, 64), ((1, 2), (2, 2), (2, 2)), 16, 32, 9),
+    "conv2plus1d stride 2": lambda: diagrams.conv2plus1d((64, 128), ((2, 2),)),
+    "conv2plus1d large": lambda: diagrams.conv2plus1d((4_000, 4_000), ((2, 2),), 9_999, 9_999, 9_999),
+    "conv2plus1d 4 layers": lambda: diagrams.conv2plus1d((1, 2, 3, 4, 5), num_classes=2),
+    "video resnet": lambda: diagrams.video_resnet(),
+    "video resnet one": lambda: diagrams.video_resnet(("mc3_18",), 8, 64, 9),
+    "video resnet large": lambda: diagrams.video_resnet(("r2plus1d_18", "r3d_18"), 9_999, 9_999, 9_999),
+}
+
+
+@pytest.mark.parametrize("name", list(VIDEO_CONV_CALLS))
+def test_video_conv_diagrams_style(name, draw):
+    CALLS.update(VIDEO_CONV_CALLS)  # the checks of test_style, on these drawings
+    test_style(name, draw)
+
+
+def _c3d_layers(widths):
+    """C3D's convolutions and pools as in Tran et al. 2015 (3x3x3, stride 1, padding 1; pool1 1x2x2, then
+    2x2x2), on the meta device: the groups' modules in order."""
+    groups, cin = [], 3
+    for g, (c, n) in enumerate(zip(widths, (1, 1, 2, 2, 2))):
+        convs = [nn.Conv3d(cin if i == 0 else c, c, 3, padding=1) for i in range(n)]
+        pool = nn.MaxPool3d((1, 2, 2) if g == 0 else 2)
+        groups.append((convs, pool))
+        cin = c
+    return groups
+
+
+@pytest.mark.parametrize("args", [(), (8, 32, (16, 32, 64, 64, 64)), (24, 96, (8, 8, 16, 16, 32))])
+def test_c3d_sizes_against_layers(args, draw):
+    _, stated = draw(lambda: diagrams.c3d(*args))
+    widths = args[2] if args else (64, 128, 256, 512, 512)
+    x = torch.empty(1, *stated["input"], device="meta")
+    sizes = []
+    for g, (convs, pool) in enumerate(_c3d_layers(widths)):
+        for conv in convs:
+            x = conv.to("meta")(x)
+            assert conv.kernel_size == stated["kernel"]
+        if g < 4:
+            x = pool(x)
+            assert pool.kernel_size in (stated["pools"][g], stated["pools"][g][0])
+            sizes.append(tuple(x.shape[1:]))
+    assert sizes == stated["sizes"] and tuple(x.shape[1:]) == stated["conv5"]
+    assert [len(c) for c in stated["convs"]] == [1, 1, 2, 2, 2] and stated["channels"] == list(widths)
+    # a clip of 16 frames keeps 16 after pool1 and 2 after pool4, as in the paper
+    if not args:
+        assert stated["sizes"][0] == (64, 16, 56, 56) and stated["conv5"] == (512, 2, 7, 7)
+
+
+def test_c3d_taps_sum_to_conv3d(draw):
+    """The left panel's claim: a 3x3x3 convolution is the sum over its three time taps of 2D convolutions."""
+    _, stated = draw(diagrams.c3d)
+    torch.manual_seed(0)
+    x, w = torch.randn(1, 2, 5, 6, 6, dtype=torch.float64), torch.randn(3, 2, 3, 3, 3, dtype=torch.float64)
+    out = F.conv3d(x, w, padding=1)
+    xp = F.pad(x, (0, 0, 0, 0, 1, 1))
+    t = 2  # an output frame
+    frame = sum(F.conv2d(xp[:, :, t + tau], w[:, :, tau], padding=1) for tau in range(stated["taps"]))
+    assert torch.allclose(frame, out[:, :, t], atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [((64, 64),), ((64, 128), ((2, 2),)), ((3, 16, 32, 64), ((1, 2), (2, 2), (2, 2)), 16, 32, 9), ((5, 7, 11),)],
+)
+def test_conv2plus1d_against_torchvision_and_video_models(args, draw):
+    from torchvision.models.video.resnet import Conv2Plus1D, Conv3DSimple
+
+    _, stated = draw(lambda: diagrams.conv2plus1d(*args))
+    chans = stated["channels"]
+    for i, (a, b) in enumerate(zip(chans, chans[1:])):
+        m = stated["midplanes"][i]
+        # torchvision sizes the middle channels with the same formula (its BasicBlock, from in and out planes)
+        assert m == (a * b * 3 * 3 * 3) // (a * 3 * 3 + 3 * b) == V_midplanes(a, b)
+        full, factorised = Conv3DSimple(a, b).to("meta"), Conv2Plus1D(a, b, m).to("meta")
+        assert stated["weights_3d"][i] == full.weight.numel()
+        convs = [c for c in factorised if isinstance(c, nn.Conv3d)]
+        assert stated["weights_2plus1d"][i] == sum(c.weight.numel() for c in convs)
+        assert [c.kernel_size for c in convs] == [(1, 3, 3), (3, 1, 1)]
+    assert stated["relus"] == {"3d": len(chans) - 1, "(2+1)d": 2 * (len(chans) - 1)}
+    if stated["sizes"] is not None:
+        from utils import video_models as V
+
+        # the small C3D and R2Plus1D of chapter 8: the same layers, the stated sizes after each ReLU
+        for model, per_layer in ((V.C3D(9), 1), (V.R2Plus1D(9), 2)):
+            model = model.to("meta").eval()
+            relus = [m for m in model.features if isinstance(m, nn.ReLU)]
+            shapes = []
+            record = lambda m, i, o, shapes=shapes: shapes.append(tuple(o.shape[1:]))  # noqa: E731
+            hooks = [r.register_forward_hook(record) for r in relus]
+            out = model(torch.empty(1, 3, args[2], args[3], args[3], device="meta"))
+            for h in hooks:
+                h.remove()
+            assert shapes[per_layer - 1 :: per_layer] == stated["sizes"]
+            assert out.shape[1] == stated["num_classes"]
+            bn = sum(p.numel() for m in model.modules() if isinstance(m, nn.BatchNorm3d) for p in m.parameters())
+            assert bn == stated["bn_params"]["3d" if per_layer == 1 else "(2+1)d"]
+
+
+def V_midplanes(a, b):
+    from utils.video_models import midplanes
+
+    return midplanes(a, b)
+
+
+@pytest.mark.parametrize("frames,size", [(16, 112), (8, 64), (5, 33), (1, 1)])
+def test_video_resnet_sizes_against_torchvision(frames, size, draw):
+    import torchvision
+
+    _, stated = draw(lambda: diagrams.video_resnet(frames=frames, size=size))
+    for name in diagrams.VIDEO_RESNETS:
+        with torch.device("meta"):
+            model = getattr(torchvision.models.video, name)().eval()
+        shapes = {}
+        stages = ["stem", "layer1", "layer2", "layer3", "layer4"]
+        hooks = [
+            getattr(model, s).register_forward_hook(
+                lambda m, i, o, s=s, shapes=shapes: shapes.__setitem__(s, tuple(o.shape[1:]))
+            )
+            for s in stages
+        ]
+        out = model(torch.empty(1, 3, frames, size, size, device="meta"))
+        for h in hooks:
+            h.remove()
+        assert {s: stated[name][s] for s in stages} == shapes, name
+        assert out.shape[1] == stated["num_classes"] == model.fc.out_features
+        # the kernels written: each stage's convolutions (the first of each block's conv1)
+        for s in stages[1:]:
+            kernels = {m.kernel_size for m in getattr(model, s).modules() if isinstance(m, nn.Conv3d)} - {(1, 1, 1)}
+            text = stated[name]["kernels"][s]
+            expected = {"3×3×3": {(3, 3, 3)}, "1×3×3 (2D)": {(1, 3, 3)}}
+            expected["(2+1)D: 1×3×3 + 3×1×1"] = {(1, 3, 3), (3, 1, 1)}
+            assert kernels == expected[text], (name, s)
+        stem = [m.kernel_size for m in model.stem if isinstance(m, nn.Conv3d)]
+        assert stem == ([(1, 7, 7), (3, 1, 1)] if name == "r2plus1d_18" else [(3, 7, 7)])
+    # mc3_18 keeps every frame; r3d_18 and r2plus1d_18 halve time in layer2 to layer4
+    if (frames, size) == (16, 112):
+        assert stated["mc3_18"]["layer4"] == (512, 16, 7, 7) and stated["r3d_18"]["layer4"] == (512, 2, 7, 7)
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: diagrams.c3d(12), "multiple of 8"),
+        (lambda: diagrams.c3d(16, 100), "multiple of 8 and size of 16"),
+        (lambda: diagrams.c3d(widths=(64, 128)), "5 groups"),
+        (lambda: diagrams.c3d(1024), "too large"),
+        (lambda: diagrams.conv2plus1d((64,)), "1 to 4 layers"),
+        (lambda: diagrams.conv2plus1d((64, 64), ((1, 1), (2, 2))), "strides"),
+        (lambda: diagrams.conv2plus1d((64, 64), frames=16), "both frames and size"),
+        (lambda: diagrams.conv2plus1d((0, 64)), "channel count"),
+        (lambda: diagrams.conv2plus1d((9_999, 9_999)), "too large"),
+        (lambda: diagrams.video_resnet(("r3d_34",)), "variants"),
+        (lambda: diagrams.video_resnet(frames=0), "frames"),
+    ],
+)
+def test_video_conv_diagrams_bad_arguments(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+    plt.close("all")
+
+
+# ------------------------------------------------------------------------------------ chapter 8 two-stream
+TWO_STREAM_CALLS = {
+    "two stream": lambda: diagrams.two_stream(),
+    "two stream one flow": lambda: diagrams.two_stream(64, 30, 1, 8, 32, 5),
+    "two stream two flows": lambda: diagrams.two_stream(8, 3, 2, 1, 1, 1),
+    "two stream large": lambda: diagrams.two_stream(64, 999, 998, 2_499, 9_999, 9_999),
+}
+
+
+@pytest.mark.parametrize("name", list(TWO_STREAM_CALLS))
+def test_two_stream_style(name, draw):
+    CALLS.update(TWO_STREAM_CALLS)  # the checks of test_style, on these drawings
+    test_style(name, draw)
+
+
+def _inputs_read(output, x):
+    """The (channel, frame) pairs of ``x`` (N, C, T, H, W) on which ``output`` depends (non-zero gradient)."""
+    (grad,) = torch.autograd.grad(output, x, retain_graph=True)
+    return [tuple(p) for p in torch.nonzero(grad.abs().sum(dim=(0, 3, 4))).tolist()]
+
+
+@pytest.mark.parametrize(
+    "size,n_frames,n_flows,width,num_classes",
+    [(32, 16, 10, 16, 9), (32, 16, 5, 8, 9), (16, 11, 10, 4, 3), (24, 12, 1, 2, 4), (8, 3, 2, 1, 2)],
+)
+def test_two_stream_against_video_models(size, n_frames, n_flows, width, num_classes, draw):
+    """What the diagram states is what utils.video_models.TwoStream does: the frame and flows each stream
+    reads (gradients with respect to the clip), the stack's channel order, the map sizes, the parameters
+    of each stream, and the output: the log of the mean of the two streams' softmax probabilities."""
+    from utils import video_models as V
+
+    _, stated = draw(lambda: diagrams.two_stream(size, n_frames, n_flows, width, 128, num_classes))
+    torch.manual_seed(0)
+    model = V.TwoStream(num_classes, size, n_flows, width).eval()
+    x = torch.rand(2, 5, n_frames, size, size, requires_grad=True)
+    appearance, motion = model.streams(x)
+    assert _inputs_read(appearance.sum(), x) == [(c, stated["middle_frame"]) for c in range(3)]
+    assert _inputs_read(motion.sum(), x) == sorted((c, t) for c in (3, 4) for t, _ in stated["flow_pairs"])
+    assert [b - a for a, b in stated["flow_pairs"]] == [1] * n_flows == [1] * stated["flows"]
+    # the stack: channel 2i is u and 2i + 1 is v of the i-th flow (with_flow puts flow t -> t+1 at frame t)
+    seen = []
+    hook = model.motion.register_forward_pre_hook(lambda m, args: seen.append(args[0]))
+    marked = torch.zeros(1, 5, n_frames, size, size)
+    for t in range(n_frames):
+        marked[:, 3, t], marked[:, 4, t] = 100 + t, -100 - t
+    with torch.no_grad():
+        model(marked)
+    hook.remove()
+    expected = [v for t, _ in stated["flow_pairs"] for v in (100 + t, -100 - t)]
+    assert seen[0][0, :, 0, 0].tolist() == expected and tuple(seen[0].shape[1:]) == stated["stack"]
+    sizes = []
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: sizes.append(tuple(o.shape[1:])))
+        for m in model.appearance.features
+        if isinstance(m, (nn.ReLU, nn.Flatten))
+    ]
+    with torch.no_grad():
+        model.appearance(x[:, :3, 0])
+    for h in hooks:
+        h.remove()
+    assert stated["sizes"] == sizes[:3] and (stated["flatten"],) == sizes[3] and (stated["features"],) == sizes[4]
+    assert stated["frame"] == (model.appearance.features[0].in_channels, size, size) == (3, size, size)
+    assert stated["stack"][0] == model.motion.features[0].in_channels == 2 * n_flows
+    assert stated["clip"] == (3, n_frames, size, size) and stated["num_classes"] == num_classes
+    streams = {"appearance": (model.appearance, model.appearance_classifier)}
+    streams["motion"] = (model.motion, model.motion_classifier)
+    for name, parts in streams.items():
+        assert stated["parameters"][name] == sum(utils.count_params(p) for p in parts), name
+    assert sum(stated["parameters"].values()) == utils.count_params(model)
+    assert not stated["shared_weights"] and stated["fusion"] == "mean of probabilities"
+    with torch.no_grad():
+        mean = (appearance.softmax(1) + motion.softmax(1)) / 2
+        assert torch.allclose(model(x).exp(), mean, atol=1e-6)
+
+
+def test_two_stream_features_count(draw):
+    """With another feature size, the parameter count is that of FrameCNN(..., features) and its classifier."""
+    from utils import video_models as V
+
+    _, stated = draw(lambda: diagrams.two_stream(16, 8, 3, 4, 20, 6))
+    for name, cin in (("appearance", 3), ("motion", 6)):
+        frame, classifier = V.FrameCNN(cin, 4, 16, 20), nn.Linear(20, 6)
+        assert stated["parameters"][name] == utils.count_params(frame) + utils.count_params(classifier), name
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"size": 36}, "multiple of 8"),
+        ({"size": 2048}, "at most 1024"),
+        ({"n_frames": 10, "n_flows": 10}, "at least 11 frames"),
+        ({"n_flows": 0}, "n_flows"),
+        ({"width": 0}, "width"),
+        ({"num_classes": 10_000}, "too large"),
+        ({"size": 1024, "width": 16}, "flattened map"),
+    ],
+)
+def test_two_stream_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        diagrams.two_stream(**kwargs)
+    plt.close("all")
+
+
+# ------------------------------------------------------------------------------------ chapter 8 CNN + LSTM
+CNN_LSTM_CALLS = {
+    "cnn lstm": lambda: diagrams.cnn_lstm(),
+    "cnn lstm width 8": lambda: diagrams.cnn_lstm(width=8),
+    "cnn lstm 3 frames": lambda: diagrams.cnn_lstm(3, 16, 6, 8, 32, 24, 5),
+    "cnn lstm 2 frames": lambda: diagrams.cnn_lstm(2, 8, 1, 1, 1, 1, 1),
+    "cnn lstm large": lambda: diagrams.cnn_lstm(9_999, 1_024, 9_999, 2_499, 9_999, 9_999, 9_999),
+}
+
+
+@pytest.mark.parametrize("name", list(CNN_LSTM_CALLS))
+def test_cnn_lstm_style(name, draw):
+    CALLS.update(CNN_LSTM_CALLS)  # the checks of test_style, on these drawings
+    test_style(name, draw)
+
+
+@pytest.mark.parametrize(
+    "frames,size,in_channels,width,hidden,num_classes",
+    [(16, 32, 3, 16, 128, 9), (16, 32, 3, 8, 64, 9), (3, 16, 6, 8, 24, 5), (2, 8, 1, 1, 1, 1), (8, 64, 2, 4, 17, 3)],
+)
+def test_cnn_lstm_against_video_models(frames, size, in_channels, width, hidden, num_classes, draw):
+    """Every size and count the CNN + LSTM diagram states, read from utils.video_models.CNNLSTM: the FrameCNN's
+    maps (hooks), the LSTM's weight shapes and parameters, the whole model's parameters; the output is the
+    classifier applied to the LSTM's last output (its last hidden state, h_n), and it changes when the frames
+    are reversed."""
+    from utils import video_models as V
+
+    _, stated = draw(lambda: diagrams.cnn_lstm(frames, size, in_channels, width, 128, hidden, num_classes))
+    torch.manual_seed(0)
+    model = V.CNNLSTM(num_classes, size, in_channels, width, hidden).eval()
+    sizes = []
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: sizes.append(tuple(o.shape[1:])))
+        for m in model.frame.features
+        if isinstance(m, (nn.ReLU, nn.Flatten))
+    ]
+    x = torch.rand(2, in_channels, frames, size, size)
+    with torch.no_grad():
+        out = model(x)
+    for h in hooks:
+        h.remove()
+    # the FrameCNN ran once, on all 2 x frames frames: its maps are per frame
+    assert stated["sizes"] == sizes[:3] and (stated["flatten"],) == sizes[3]
+    assert (stated["features"],) == sizes[4] == (model.lstm.input_size,)
+    assert stated["clip"] == (in_channels, frames, size, size) and stated["frame"] == (in_channels, size, size)
+    shapes = {name: tuple(p.shape) for name, p in model.lstm.named_parameters() if name.startswith("weight")}
+    assert shapes == stated["lstm_weights"] and stated["hidden"] == model.lstm.hidden_size
+    assert stated["lstm_parameters"] == utils.count_params(model.lstm)
+    assert stated["parameters"] == utils.count_params(model)
+    assert out.shape == (2, stated["num_classes"])
+    with torch.no_grad():
+        features = model.frame(x.transpose(1, 2).flatten(0, 1)).reshape(2, frames, -1)
+        _, (h_n, _) = model.lstm(features)
+        assert torch.allclose(out, model.classifier(h_n[-1]), atol=1e-6)  # the last hidden state, classified
+        assert not torch.allclose(out, model(x.flip(2)), atol=1e-6)
+    assert stated["classified"] == "last hidden state" and stated["shared_weights"]
+    assert not stated["order_invariant"] and stated["frames"] == frames
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"size": 36}, "multiple of 8"),
+        ({"size": 1_032}, "at most 1024"),
+        ({"frames": 1}, "frames"),
+        ({"width": 0}, "width"),
+        ({"hidden": 10_000}, "too large"),
+        ({"num_classes": 0}, "num_classes"),
+    ],
+)
+def test_cnn_lstm_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        diagrams.cnn_lstm(**kwargs)
+    plt.close("all")

@@ -1911,3 +1911,646 @@ def flownet(variant: str = "S", input_size=(384, 512), frame_channels: int = 3,
     for i, line in enumerate(legend):
         _text(ax, (0.06, 0.45 - 0.17 * i + 0.17 * (len(legend) - 3)), line, ha="left")
     return fig, stated
+
+
+def _frame_cnn(size, in_channels: int, width: int, features: int):
+    """The numbers a drawing of ``utils.video_models.FrameCNN`` states: the side ``s`` checked (a multiple of
+    8, at most 1024), the map ``sizes`` ((C, h, w) after each of the three convolutions of stride 2), the
+    ``flat`` length and the ``parameters`` (convolutions without bias, batch norm, linear layer)."""
+    s = _positive_int("size", size, 8)
+    if s % 8 or s > 1024:
+        raise ValueError(f"size must be a multiple of 8 (three convolutions of stride 2), at most 1024, got {s}")
+    w = width
+    sizes = [(c, s // 2**i, s // 2**i) for i, c in enumerate([w, 2 * w, 4 * w], 1)]
+    flat = 4 * w * (s // 8) ** 2
+    convs = [(in_channels, w), (w, 2 * w), (2 * w, 4 * w)]
+    return s, sizes, flat, sum(9 * a * b + 2 * b for a, b in convs) + flat * features + features
+
+
+# ------------------------------------------------------------------------------ chapter 8 action recognition
+FUSION_MODELS = ("single frame", "early fusion", "late fusion", "slow fusion")
+FUSION_LAYERS = ("conv1", "conv2", "conv3", "fc", "classifier")
+
+
+def _span(frames) -> str:
+    """Frames as text: ``"0–15"`` for a run, ``"0, 15"`` otherwise."""
+    frames = sorted(frames)
+    if len(frames) > 2 and frames == list(range(frames[0], frames[-1] + 1)):
+        return f"{frames[0]}–{frames[-1]}"
+    return ", ".join(map(str, frames))
+
+
+def fusion_patterns(n_frames: int = 16, single_frame: int | None = None, late_frames=None,
+                    slow_kernels=(4, 2, 2), slow_strides=(2, 2, 2)):  # fmt: skip
+    """Where a video network combines its frames, the four patterns of Karpathy et al. (2014, figure 1) side
+    by side, for a clip of ``n_frames`` frames and three convolutions, a fully connected layer (fc) and a
+    classifier, as in chapter 8's ``utils.video_models``:
+
+    * **single frame**: 2D convolutions on frame ``single_frame`` (default ``n_frames // 2``, the middle).
+    * **early fusion**: a first convolution whose kernel spans all ``n_frames`` frames (one unit in time),
+      then 2D layers.
+    * **late fusion**: the same 2D network (shared weights) on two frames ``late_frames`` (default the first
+      and the last), each with its own fc; the classifier reads both.
+    * **slow fusion**: 3D convolutions with temporal kernels ``slow_kernels`` and strides ``slow_strides``
+      (no temporal padding): layer l has ``(t - k) // s + 1`` units in time; whatever is left after the
+      third is averaged. With the defaults on 16 frames: 7, 3, then 1 unit; the last sees frames 0–9 only.
+
+    Each layer is a row of dots, one per position in time, joined to the positions below that it reads;
+    the frames the classifier depends on are coloured. Beside each row: the frames one unit sees (a range,
+    or ``k each`` when the layer has several units of ``k`` frames). ``stated``: ``n_frames``, ``models``,
+    ``layers``, ``seen`` (``{model: {layer: [frames of each unit, a tuple per unit]}}``), ``units`` (units
+    in time per layer), ``extent`` (the most frames one unit of the layer sees) and ``top`` (the frames the
+    classifier sees).
+    """
+    t = _positive_int("n_frames", n_frames, 2)
+    if t > 32:
+        raise ValueError(f"n_frames must be at most 32 to be drawn, got {t}")
+    single = t // 2 if single_frame is None else _positive_int("single_frame", single_frame, 0)
+    late = (0, t - 1) if late_frames is None else tuple(late_frames)
+    if len(late) != 2 or not all(isinstance(f, (int, np.integer)) and not isinstance(f, bool) for f in late):
+        raise ValueError(f"late_frames must be two frame indices, got {late_frames!r}")
+    late = tuple(int(f) for f in late)
+    if not 0 <= single < t or not all(0 <= f < t for f in late) or late[0] == late[1]:
+        raise ValueError(f"frames must be in [0, {t}) and the late frames distinct, got {single}, {late}")
+    ks, ss = tuple(slow_kernels), tuple(slow_strides)
+    if len(ks) != 3 or len(ss) != 3:
+        raise ValueError(f"slow_kernels and slow_strides must give 3 layers, got {ks} and {ss}")
+    ks = tuple(_positive_int("each slow kernel", k) for k in ks)
+    ss = tuple(_positive_int("each slow stride", s) for s in ss)
+
+    # the frames each unit of each layer sees: one tuple per unit (position in time)
+    seen = {m: {} for m in FUSION_MODELS}
+    reads = {m: {} for m in FUSION_MODELS}  # the units of the layer below each unit reads
+    tower = {"conv1": [(single,)], "conv2": [(single,)], "conv3": [(single,)], "fc": [(single,)]}
+    seen["single frame"] = {**tower, "classifier": [(single,)]}
+    seen["early fusion"] = {layer: [tuple(range(t))] for layer in FUSION_LAYERS}
+    seen["late fusion"] = {layer: [(late[0],), (late[1],)] for layer in FUSION_LAYERS[:4]}
+    seen["late fusion"]["classifier"] = [tuple(sorted(late))]
+    for m in FUSION_MODELS[:3]:
+        first = {"single frame": [(single,)], "early fusion": [tuple(range(t))], "late fusion": [(f,) for f in late]}
+        reads[m]["conv1"] = first[m]  # frame indices
+        for layer in FUSION_LAYERS[1:4]:
+            reads[m][layer] = [(i,) for i in range(len(seen[m][layer]))]
+        reads[m]["classifier"] = [tuple(range(len(seen[m]["fc"])))]
+    units = [tuple([f]) for f in range(t)]  # the input: one unit per frame
+    for layer, k, s in zip(FUSION_LAYERS[:3], ks, ss):
+        n = (len(units) - k) // s + 1
+        if n < 1:
+            raise ValueError(f"slow fusion's {layer} (temporal kernel {k}) has no input left: use more frames")
+        reads["slow fusion"][layer] = [tuple(range(j * s, j * s + k)) for j in range(n)]
+        units = [tuple(sorted({f for i in r for f in units[i]})) for r in reads["slow fusion"][layer]]
+        seen["slow fusion"][layer] = units
+    # time left after conv3 is averaged: fc and the classifier see every unit of conv3
+    both = tuple(sorted({f for u in units for f in u}))
+    seen["slow fusion"] |= {"fc": [both], "classifier": [both]}
+    reads["slow fusion"] |= {"fc": [tuple(range(len(units)))], "classifier": [(0,)]}
+    top = {m: list(seen[m]["classifier"][0]) for m in FUSION_MODELS}
+    # the units the classifier depends on, from the top down (slow fusion computes some that nothing reads)
+    used = {m: {"classifier": [True]} for m in FUSION_MODELS}
+    for m in FUSION_MODELS:
+        for layer, below in zip(FUSION_LAYERS[:0:-1], FUSION_LAYERS[-2::-1]):
+            read = {i for u, r in zip(used[m][layer], reads[m][layer]) if u for i in r}
+            used[m][below] = [i in read for i in range(len(seen[m][below]))]
+
+    # layout: a column of row labels, then four panels; in each, the dots and, at their right, the text
+    label_w, panel_w, dots_w, pitch = 0.72, (MAX_WIDTH - 0.72) / 4, 1.12, 0.42
+    height = 0.5 + pitch * 5 + 0.95
+    fig, ax = _canvas(MAX_WIDTH, height, f"Where the frames meet: four ways to fuse time, {t} frames in")
+    y_in = 0.95
+    ys = [y_in + pitch * (i + 1) for i in range(5)]
+    for name, y in zip(("frames",) + FUSION_LAYERS, [y_in, *ys]):
+        _text(ax, (0.06, y), name, ha="left")
+    step = dots_w / t
+    fw, fh, r = 0.8 * step, 0.16, min(0.045, 0.3 * step + 0.015)
+    footers = {
+        "single frame": f"2D layers on\nframe {single}",
+        "early fusion": f"conv1 in 3D over\nall {t} frames, then 2D",
+        "late fusion": f"shared 2D tower on\nframes {late[0]} and {late[1]}",
+        "slow fusion": f"3D, kernels {', '.join(map(str, ks))} in time,\nstrides {', '.join(map(str, ss))}",
+    }
+    for p, m in enumerate(FUSION_MODELS):
+        x0 = label_w + p * panel_w
+        xs = [x0 + 0.04 + (f + 0.5) * step for f in range(t)]
+
+        def centre(frames, xs=xs):
+            return (xs[min(frames)] + xs[max(frames)]) / 2
+
+        _text(ax, (x0 + panel_w / 2, height - 0.3), m, FONT, weight="bold")
+        for f in range(t):
+            kind = "act" if f in top[m] else "io"
+            fill, edge = PALETTE[kind]
+            ax.add_patch(Rectangle((xs[f] - fw / 2, y_in - fh / 2), fw, fh, fc=fill, ec=edge, lw=0.7, zorder=3))
+        for f in sorted({0, t - 1, min(top[m]), max(top[m])}):
+            _text(ax, (xs[f], y_in - fh / 2 - 0.12), str(f))
+        prev = [(xs[f], y_in + fh / 2) for f in range(t)]  # where a unit of the layer below is read
+        for layer, y in zip(FUSION_LAYERS, ys):
+            kind = "conv" if layer.startswith("conv") else "fc"
+            fill, edge = PALETTE[kind]
+            here = [(centre(u), y) for u in seen[m][layer]]
+            for (x, _), below, alive in zip(here, reads[m][layer], used[m][layer]):
+                for i in below:
+                    colour = edge if alive else "#b0b0b0"
+                    ax.plot([prev[i][0], x], [prev[i][1], y - r], color=colour, lw=0.6, zorder=2)
+            for (x, _), alive in zip(here, used[m][layer]):
+                fc, ec = (fill, edge) if alive else ("white", "#9a9a9a")
+                ax.add_patch(Circle((x, y), r, fc=fc, ec=ec, lw=0.8, zorder=3))
+            units_here = seen[m][layer]
+            text = _span(units_here[0]) if len(units_here) == 1 else (
+                f"{len(units_here[0])} each" if len({len(u) for u in units_here}) == 1 else "")  # fmt: skip
+            if len(units_here) > 1 and all(len(u) == 1 for u in units_here):
+                text = " | ".join(str(u[0]) for u in units_here)
+            _text(ax, (x0 + 0.1 + dots_w, y), text, ha="left")
+            prev = [(x, y + r) for x, _ in here]
+        _text(ax, (x0 + panel_w / 2, 0.42), footers[m], ha="center")
+    legend = ("coloured frames: those the classifier depends on; white dots: units computed but never read; "
+              "beside each layer: the frames one unit sees")  # fmt: skip
+    _text(ax, (MAX_WIDTH / 2, 0.1), legend, ha="center")
+    counts = {m: {layer: len(seen[m][layer]) for layer in FUSION_LAYERS} for m in FUSION_MODELS}
+    extent = {m: {layer: max(len(u) for u in seen[m][layer]) for layer in FUSION_LAYERS} for m in FUSION_MODELS}
+    stated = {"n_frames": t, "models": FUSION_MODELS, "layers": FUSION_LAYERS, "seen": seen}
+    return fig, {**stated, "units": counts, "extent": extent, "top": top, "used": used}
+
+
+def temporal_average(frames: int = 16, size: int = 32, in_channels: int = 3, width: int = 16, features: int = 128,
+                     num_classes: int = 9):  # fmt: skip
+    """The simplest video classifier: one 2D CNN applied to every frame, its features averaged over time, a
+    linear classifier (``utils.video_models.TemporalAverage``, after the "single frame" baseline of Karpathy
+    et al. 2014).
+
+    Left: a clip of ``frames`` frames (``in_channels`` × ``size`` × ``size`` each), every frame through the
+    same network (shared weights), one vector of ``features`` numbers per frame, their mean over time, a
+    linear layer to ``num_classes`` scores. Right: the per-frame network (``utils.video_models.FrameCNN``):
+    three 3×3 convolutions of stride 2 (``width``, 2 · ``width``, 4 · ``width`` channels; no bias, batch norm,
+    ReLU), the map flattened into a linear layer (``features``, ReLU). The mean is the only place where the
+    frames meet, so any reordering of them (time reversal included) leaves the output unchanged.
+    ``stated``: ``frames``, ``clip`` (C, T, H, W), ``frame`` (C, H, W), ``sizes`` ((C, h, w) after each
+    convolution), ``flatten``, ``features``, ``num_classes``, ``parameters`` (of the whole model),
+    ``shared_weights``, ``pooling`` ("mean over time") and ``order_invariant``.
+    """
+    t = _positive_int("frames", frames, 2)
+    cin, w = _positive_int("in_channels", in_channels), _positive_int("width", width)
+    f, k = _positive_int("features", features), _positive_int("num_classes", num_classes)
+    s, sizes, flat, cnn_params = _frame_cnn(size, cin, w, f)
+    if max(t, s, cin, 4 * w, f, k) > 9_999:
+        raise ValueError("an argument is too large to write in the drawing")
+    params = cnn_params + f * k + k
+    fig, ax = _canvas(MAX_WIDTH, 4.6, "Temporal average: one 2D CNN on every frame, features averaged over time")
+    # left: the clip, frame by frame
+    shown = list(range(1, t + 1)) if t <= 4 else [1, 2, 3, None, t]
+    pitch = 0.86 if len(shown) > 3 else 1.2
+    xs = [2.3 + pitch * (i - (len(shown) - 1) / 2) for i in range(len(shown))]
+    y_frame, y_cnn, y_feat, y_mean, y_lin, y_out = 3.75, 3.05, 2.4, 1.75, 1.2, 0.68
+    _text(ax, (2.3, 4.3), f"clip {cin}×{t}×{s}×{s} (channels × frames × height × width)", FONT)
+    feats = []
+    for x, i in zip(xs, shown):
+        if i is None:
+            for y in (y_frame, y_cnn, y_feat):
+                _text(ax, (x, y), "…", 12)
+            continue
+        fr = _box(ax, (x, y_frame), 0.7, 0.38, f"frame {i}", "io", SMALL)
+        cnn = _box(ax, (x, y_cnn), 0.7, 0.38, "FrameCNN", "conv", SMALL)
+        feat = _box(ax, (x, y_feat), 0.7, 0.3, f"{f}", "io", SMALL)
+        _arrow(ax, fr.bottom, cnn.top)
+        _arrow(ax, cnn.bottom, feat.top)
+        feats.append(feat)
+    mean = _box(ax, (2.3, y_mean), 2.6, 0.34, f"mean over the {t} frames → {f}", "pool", SMALL)
+    for feat in feats:
+        end = (2.3 + 0.55 * (feat.x - 2.3) / max(abs(xs[0] - 2.3), 1e-9), mean.top[1])
+        _arrow(ax, feat.bottom, end)
+    lin = _box(ax, (2.3, y_lin), 2.6, 0.34, f"linear {f} → {k}", "fc", SMALL)
+    out = _box(ax, (2.3, y_out), 2.6, 0.32, f"{k} class scores (logits)", "io", SMALL)
+    _arrow(ax, mean.bottom, lin.top)
+    _arrow(ax, lin.bottom, out.top)
+    # right: inside FrameCNN, for one frame
+    ins = [cin] + [c for c, _, _ in sizes[:-1]]
+    rows = [[(f"conv 3×3/2, {a}→{b}", "conv"), ("BN", "norm"), ("ReLU", "act")] for a, (b, _, _) in zip(ins, sizes)]
+    # the column's centre: as far right as the widest row and its size, written after it, allow
+    widest = max(sum(_width(text) for text, _ in row) / 2 + 0.08 + 0.075 * len(f"{c}×{h}×{h}")
+                 for row, (c, h, _) in zip(rows, sizes))  # fmt: skip
+    rx = min(5.75, MAX_WIDTH - 0.05 - widest)
+    _text(ax, (rx + 0.35, 4.3), "FrameCNN, for one frame", FONT)
+    items = [(f"frame {cin}×{s}×{s}", 1.5), *rows]
+    flat_text = f"flatten: {4 * w}·{s // 8}·{s // 8} = {flat}"
+    items += [(flat_text, max(2.2, _width(flat_text, SMALL))), [(f"linear {flat}→{f}", "fc"), ("ReLU", "act")],
+              (f"features: {f}", 1.5)]  # fmt: skip
+    boxes = _column(ax, rx, 3.9, items, pitch=0.47)
+    for box, (c, h, ww) in zip(boxes[1:4], sizes):
+        _text(ax, (box.right[0] + 0.08, box.y), f"{c}×{h}×{ww}", ha="left")
+    left = min(4.45, min(b.left[0] for b in boxes) - 0.08)
+    ax.add_patch(Rectangle((left, 0.9), 7.95 - left, 3.25, fill=False, ec=LINE, lw=0.9, ls=(0, (3, 2)), zorder=0))
+    _text(ax, (4.0, 0.3), "every FrameCNN box is the same network (shared weights), applied to each frame alone",
+          ha="center")  # fmt: skip
+    _text(ax, (4.0, 0.1), "the mean is the only place where the frames meet: reordering them cannot change the output",
+          ha="center")  # fmt: skip
+    stated = {"frames": t, "clip": (cin, t, s, s), "frame": (cin, s, s), "sizes": sizes, "flatten": flat}
+    stated |= {"features": f, "num_classes": k, "parameters": params, "shared_weights": True}
+    return fig, stated | {"pooling": "mean over time", "order_invariant": True}
+
+
+# ------------------------------------------------------------------- chapter 8 3D convolutions, video ResNets
+C3D_WIDTHS = (64, 128, 256, 512, 512)  # conv1a, conv2a, conv3a/b, conv4a/b, conv5a/b (Tran et al. 2015)
+
+
+def _shape_text(shape) -> str:
+    return "×".join(map(str, shape))
+
+
+def c3d(frames: int = 16, size: int = 112, widths=C3D_WIDTHS):
+    """A 3D convolution as a sum of 2D convolutions over its kernel's time taps (left), and C3D (Tran et al.
+    2015, right): eight 3×3×3 convolutions (stride 1, padding 1: the size is kept, each followed by a ReLU)
+    in five groups (``conv1a``; ``conv2a``; ``conv3a``, ``conv3b``; ``conv4a``, ``conv4b``; ``conv5a``,
+    ``conv5b``) with ``widths`` channels, max-pooling after each group: ``pool1`` 1×2×2 (time is not merged
+    yet), ``pool2`` to ``pool5`` 2×2×2, then two fully connected layers of 4,096 units and a softmax, on a
+    clip of 3 × ``frames`` × ``size`` × ``size`` (the paper's is 3×16×112×112).
+    ``stated``: ``input`` (C, T, H, W), ``kernel`` (3, 3, 3), ``taps`` (3), ``convs`` (the names in each
+    group), ``channels``, ``pools`` (each pool's kernel, also its stride), ``sizes`` ((C, T, H, W) after
+    pool1 ... pool4), ``conv5`` (after ``conv5b``, before ``pool5``) and ``fc`` ((4096, 4096)).
+    """
+    t, s = _positive_int("frames", frames, 8), _positive_int("size", size, 16)
+    if t % 8 or s % 16:
+        raise ValueError(f"frames must be a multiple of 8 and size of 16 (pool2 to pool4 halve them), got {t}, {s}")
+    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__") or len(widths) != 5:
+        raise ValueError(f"widths must give the channels of the 5 groups, got {widths!r}")
+    chans = [_positive_int("each width", c) for c in widths]
+    if t > 512 or s > 1024 or max(chans) > 9_999:
+        raise ValueError("an argument is too large to write in the drawing (frames <= 512, size <= 1024)")
+    convs = [["conv1a"], ["conv2a"], ["conv3a", "conv3b"], ["conv4a", "conv4b"], ["conv5a", "conv5b"]]
+    pools = [(1, 2, 2)] + [(2, 2, 2)] * 4
+    sizes, shape = [], (t, s, s)
+    for c, p in zip(chans[:4], pools[:4]):
+        shape = tuple(d // k for d, k in zip(shape, p))
+        sizes.append((c, *shape))
+    conv5 = (chans[4], *shape)
+    fig, ax = _canvas(MAX_WIDTH, 4.0, "A 3D convolution is a sum of 2D ones; C3D: 3×3×3 convolutions everywhere")
+    # left: output frame t = sum over the taps tau of a 2D convolution of input frame t + tau - 1
+    _text(ax, (1.85, 3.8), "one 3×3×3 convolution, at output frame t", FONT)
+    names = ["t−2", "t−1", "t", "t+1", "t+2"]
+    frames_y, conv_y, add_y, out_y = 3.25, 2.4, 1.65, 1.05
+    xs = [0.3 + 0.78 * i for i in range(5)]
+    boxes = []
+    for i, (x, name) in enumerate(zip(xs, names)):
+        used = 1 <= i <= 3
+        kind = "io" if used else "merge"
+        boxes.append(_box(ax, (x, frames_y), 0.62, 0.42, f"frame\n{name}", kind, SMALL, ls="-" if used else "--"))
+    add = _op(ax, (xs[2], add_y), "+")
+    for tau, i in enumerate(range(1, 4)):
+        conv = _box(ax, (xs[i], conv_y), 0.72, 0.46, f"2D conv\nW[:, :, {tau}]", "conv", SMALL)
+        _arrow(ax, boxes[i].bottom, conv.top)
+        if i == 2:
+            _arrow(ax, conv.bottom, add.top)
+        else:
+            _arrow(ax, conv.bottom, (conv.x, add_y), add.left if i < 2 else add.right)
+    out = _box(ax, (xs[2], out_y), 1.35, 0.42, "output frame t\nC_out×H×W", "io", SMALL)
+    _arrow(ax, add.bottom, out.top)
+    _text(ax, (1.85, 0.45), "kernel W: C_out × C_in × 3 × 3 × 3, three 2D kernels;", ha="center")
+    _text(ax, (1.85, 0.22), "output frame t + 1 reads frames t, t + 1, t + 2", ha="center")
+    ax.plot([3.72, 3.72], [0.1, 3.85], color="#999999", lw=0.8, ls="--")
+    # right: C3D, one row per group, the size after it at the right
+    cx, size_x = 5.4, 6.78
+    _text(ax, (cx + 0.4, 3.8), "C3D (Tran et al. 2015)", FONT)
+    rows = [_box(ax, (cx, 3.42), 1.9, 0.28, f"clip 3×{t}×{s}×{s}", "io", SMALL)]
+    for g, (names_g, c, p) in enumerate(zip(convs, chans, pools)):
+        y = 2.98 - 0.44 * g
+        label = f"{', '.join(names_g)}: 3×3×3, {c}".replace("a, conv", "a, ")
+        parts = [(label, "conv")] + ([(f"pool{g + 1} {_shape_text(p)}", "pool")] if g < 4 else [])
+        rows.append(_row(ax, cx, y, parts, h=0.28, joined=True))
+        _text(ax, (size_x, y), _shape_text(sizes[g] if g < 4 else conv5), ha="left")
+    parts = [("pool5 2×2×2", "pool"), ("fc6, fc7: 4096", "fc"), ("softmax", "fc")]
+    rows.append(_row(ax, cx, 2.98 - 0.44 * 5, parts, h=0.28, joined=True))
+    for a, b in zip(rows, rows[1:]):
+        _arrow(ax, a.bottom, b.top)
+    _text(ax, (cx + 0.4, 0.45), "every convolution: stride 1, padding 1, ReLU;", ha="center")
+    _text(ax, (cx + 0.4, 0.22), "pool1 is 1×2×2: time is merged from pool2 on", ha="center")
+    stated = {"input": (3, t, s, s), "kernel": (3, 3, 3), "taps": 3, "convs": convs, "channels": chans}
+    return fig, {**stated, "pools": pools, "sizes": sizes, "conv5": conv5, "fc": (4096, 4096)}
+
+
+def _video_midplanes(n_in: int, n_out: int, kt: int = 3, k: int = 3) -> int:
+    return (kt * k * k * n_in * n_out) // (k * k * n_in + kt * n_out)
+
+
+def conv2plus1d(channels=(64, 64), strides=None, frames: int | None = None, size: int | None = None,
+                num_classes: int | None = None):  # fmt: skip
+    """A stack of 3×3×3 convolutions (left) beside its (2+1)D factorisation (right, Tran et al. 2018).
+
+    Layer ``i`` goes from ``channels[i]`` to ``channels[i + 1]`` channels with stride ``strides[i]`` =
+    ``(temporal, spatial)`` (default 1, 1): on the left a 3×3×3 convolution, batch norm and ReLU; on the
+    right a 1×3×3 convolution (the spatial stride) to M_i channels, batch norm, ReLU, then a 3×1×1
+    convolution (the temporal stride) to ``channels[i + 1]``, batch norm and ReLU, with
+    M_i = ⌊3·9·N_in·N_out / (9·N_in + 3·N_out)⌋ so that both have about the same weights (biases: none).
+    With ``frames`` and ``size`` the output size of each layer is written; with ``num_classes`` both end in
+    global average pooling and a linear classifier. ``stated``: ``channels``, ``strides``, ``midplanes``,
+    ``weights_3d`` and ``weights_2plus1d`` (convolution weights per layer), ``bn_params`` (batch-norm
+    parameters per column), ``relus`` (``{"3d": n, "(2+1)d": 2 n}``), ``sizes`` ((C, T, H, W) after each
+    layer, when given) and ``num_classes``.
+    """
+    if isinstance(channels, (str, bytes)) or not hasattr(channels, "__len__") or not 2 <= len(channels) <= 5:
+        raise ValueError(f"channels must give 1 to 4 layers (2 to 5 numbers), got {channels!r}")
+    chans = [_positive_int("each channel count", c) for c in channels]
+    n = len(chans) - 1
+    strides = [(1, 1)] * n if strides is None else [tuple(s) for s in strides]
+    if len(strides) != n or any(len(s) != 2 for s in strides):
+        raise ValueError(f"strides must give (temporal, spatial) for each of the {n} layers, got {strides!r}")
+    strides = [(_positive_int("each stride", a), _positive_int("each stride", b)) for a, b in strides]
+    if (frames is None) != (size is None):
+        raise ValueError("give both frames and size, or neither")
+    classes = None if num_classes is None else _positive_int("num_classes", num_classes)
+    mids = [_video_midplanes(a, b) for a, b in zip(chans, chans[1:])]
+    if min(mids) < 1:
+        raise ValueError(f"the channels give a (2+1)D convolution with no middle channel: {mids}")
+    if max(*chans, *mids, frames or 0, size or 0, classes or 0) > 9_999:
+        raise ValueError("an argument is too large to write in the drawing")
+    w3 = [27 * a * b for a, b in zip(chans, chans[1:])]
+    w21 = [9 * a * m + 3 * m * b for a, m, b in zip(chans, mids, chans[1:])]
+    sizes = None
+    if frames is not None:
+        t, s = _positive_int("frames", frames), _positive_int("size", size)
+        sizes = []
+        for c, (st, ss) in zip(chans[1:], strides):
+            t, s = (t - 1) // st + 1, (s - 1) // ss + 1  # kernel 3, padding 1
+            sizes.append((c, t, s, s))
+
+    def conv_text(kernel, a, b, stride):
+        return f"{kernel} conv, {a}→{b}" + (f", stride {stride}" if stride != "1×1×1" else "")
+
+    pitch = 0.42
+    rows = 2 * n + (0 if sizes is None else n) + (1 if classes else 0)  # below the input
+    height = 0.8 + pitch * rows + 1.05
+    title = "3D convolution vs its (2+1)D factorisation" if n == 1 else "3D convolutions vs their (2+1)D factorisation"
+    title += " (same weights)" if w3 == w21 else ""
+    fig, ax = _canvas(MAX_WIDTH, height, title)
+    lx, rx = 1.95, 5.85
+    top = height - 0.35
+    _text(ax, (lx, top), "3D: 3×3×3 kernels", FONT, weight="bold")
+    _text(ax, (rx, top), "(2+1)D: 1×3×3, then 3×1×1", FONT, weight="bold")
+    first = f"input: {chans[0]} channels" if sizes is None else f"input {chans[0]}×{frames}×{size}×{size}"
+    y = top - 0.42
+    left_prev = _box(ax, (lx, y), _width(first, SMALL), 0.26, first, "io", SMALL)
+    right_prev = _box(ax, (rx, y), _width(first, SMALL), 0.26, first, "io", SMALL)
+    for i, (a, b, m, (st, ss)) in enumerate(zip(chans, chans[1:], mids, strides)):
+        ya, yb = y - pitch, y - 2 * pitch
+        full = f"{st}×{ss}×{ss}"
+        left = _row(ax, lx, (ya + yb) / 2, [(conv_text("3×3×3", a, b, full), "conv"), ("BN", "norm"),
+                                             ("ReLU", "act")], h=0.28, joined=True)  # fmt: skip
+        spatial = _row(ax, rx, ya, [(conv_text("1×3×3", a, m, f"1×{ss}×{ss}"), "conv"), ("BN", "norm"),
+                                    ("ReLU", "act")], h=0.28, joined=True)  # fmt: skip
+        temporal = _row(ax, rx, yb, [(conv_text("3×1×1", m, b, f"{st}×1×1"), "conv"), ("BN", "norm"),
+                                     ("ReLU", "act")], h=0.28, joined=True)  # fmt: skip
+        _arrow(ax, left_prev.bottom, left.top)
+        _arrow(ax, right_prev.bottom, spatial.top)
+        _arrow(ax, spatial.bottom, temporal.top)
+        left_prev, right_prev = left, temporal
+        y = yb
+        if sizes is not None:
+            y -= pitch
+            text = _shape_text(sizes[i])
+            left_prev_ = _box(ax, (lx, y), _width(text, SMALL), 0.26, text, "io", SMALL)
+            right_prev_ = _box(ax, (rx, y), _width(text, SMALL), 0.26, text, "io", SMALL)
+            _arrow(ax, left_prev.bottom, left_prev_.top)
+            _arrow(ax, right_prev.bottom, right_prev_.top)
+            left_prev, right_prev = left_prev_, right_prev_
+    if classes:
+        y -= pitch
+        parts = [("global average pool", "pool"), (f"linear {chans[-1]}→{classes}", "fc")]
+        for x, prev in ((lx, left_prev), (rx, right_prev)):
+            head = _row(ax, x, y, parts, h=0.28, joined=True)
+            _arrow(ax, prev.bottom, head.top)
+    bn3, bn21 = 2 * sum(chans[1:]), 2 * sum(chans[1:]) + 2 * sum(mids)
+    y -= 0.45
+    _text(ax, (lx, y), f"convolution weights: {sum(w3):,}; batch norm: {bn3:,}")
+    _text(ax, (rx, y), f"convolution weights: {sum(w21):,}; batch norm: {bn21:,}")
+    _text(ax, (lx, y - 0.22), f"ReLUs: {n}")
+    _text(ax, (rx, y - 0.22), f"ReLUs: {2 * n}")
+    ms = ", ".join(map(str, mids))
+    rule = f"M = ⌊3·9·N_in·N_out / (9·N_in + 3·N_out)⌋: {ms}"
+    _text(ax, (MAX_WIDTH / 2, 0.12), rule + " (as many weights as the 3D kernel, to rounding)", ha="center")
+    stated = {"channels": chans, "strides": strides, "midplanes": mids, "weights_3d": w3, "weights_2plus1d": w21}
+    return fig, {**stated, "bn_params": {"3d": bn3, "(2+1)d": bn21}, "relus": {"3d": n, "(2+1)d": 2 * n},
+                 "sizes": sizes, "num_classes": classes}  # fmt: skip
+
+
+VIDEO_RESNETS = ("r3d_18", "mc3_18", "r2plus1d_18")
+
+
+def video_resnet(variants=VIDEO_RESNETS, frames: int = 16, size: int = 112, num_classes: int = 400):
+    """torchvision's 18-layer video ResNets side by side (Tran et al. 2018): the stem, the four stages of two
+    basic blocks (64, 128, 256, 512 channels) and the head, with each stage's kernels and output size for a
+    clip of 3 × ``frames`` × ``size`` × ``size``.
+
+    * ``r3d_18``: a 3×7×7 stem (stride 1×2×2) and 3×3×3 convolutions; ``layer2`` to ``layer4`` halve time,
+      height and width (stride 2×2×2 in their first block).
+    * ``mc3_18`` (mixed convolutions): the same 3D stem and ``layer1``, then 1×3×3 (2D) convolutions whose
+      stride 1×2×2 leaves time alone.
+    * ``r2plus1d_18``: every convolution factorised into 1×k×k then 3×1×1 (the stem with 45 middle
+      channels), strides as ``r3d_18``.
+
+    ``stated``: ``{variant: {"stem": (C, T, H, W), "layer1": ..., "layer4": ..., "kernels": {stage: text}}}``,
+    plus ``frames``, ``size`` and ``num_classes``.
+    """
+    variants = tuple(variants)
+    if not variants or len(set(variants)) != len(variants) or any(v not in VIDEO_RESNETS for v in variants):
+        raise ValueError(f"variants must be distinct names from {VIDEO_RESNETS}, got {variants!r}")
+    t0, s0 = _positive_int("frames", frames), _positive_int("size", size)
+    classes = _positive_int("num_classes", num_classes)
+    if max(t0, s0, classes) > 9_999:
+        raise ValueError("an argument is too large to write in the drawing")
+    half = lambda d: (d - 1) // 2 + 1  # noqa: E731  (kernel 3 or 7, padding 1 or 3, stride 2)
+    stated = {}
+    for v in variants:
+        t, s = t0, half(s0)
+        sizes = {"stem": (64, t, s, s)}
+        kernels = {"stem": "1×7×7 (45) + 3×1×1" if v == "r2plus1d_18" else "3×7×7 conv"}
+        for i, c in enumerate((64, 128, 256, 512), start=1):
+            if i > 1:
+                s = half(s)
+                t = t if v == "mc3_18" else half(t)
+            sizes[f"layer{i}"] = (c, t, s, s)
+            if v == "r2plus1d_18":
+                kernels[f"layer{i}"] = "(2+1)D: 1×3×3 + 3×1×1"
+            else:
+                kernels[f"layer{i}"] = "3×3×3" if v == "r3d_18" or i == 1 else "1×3×3 (2D)"
+        stated[v] = {**sizes, "kernels": kernels}
+    n = len(variants)
+    label_w = 0.62
+    col_w = (MAX_WIDTH - label_w - 0.05) / n
+    pitch, bh = 0.52, 0.4
+    stages = ["stem", "layer1", "layer2", "layer3", "layer4"]
+    height = 0.55 + pitch * (len(stages) + 2) + 0.4
+    fig, ax = _canvas(MAX_WIDTH, height, f"torchvision's 18-layer video ResNets on a {t0}×{s0}×{s0} clip")
+    top = height - 0.3
+    ys = [top - 0.42 - pitch * i for i in range(len(stages) + 2)]
+    for name, y in zip(["input", *stages, "head"], ys):
+        _text(ax, (0.05, y), name, ha="left")
+    for j, v in enumerate(variants):
+        cx = label_w + col_w * (j + 0.5)
+        bw = col_w - 0.16
+        _text(ax, (cx, top), v, FONT, weight="bold")
+        prev = _box(ax, (cx, ys[0]), bw, 0.28, f"clip 3×{t0}×{s0}×{s0}", "io", SMALL)
+        for stage, y in zip(stages, ys[1:]):
+            kind = "conv"
+            blocks = "" if stage == "stem" else "2 blocks, "
+            text = f"{blocks}{stated[v]['kernels'][stage]}\n{_shape_text(stated[v][stage])}"
+            box = _box(ax, (cx, y), bw, bh, text, kind, SMALL)
+            _arrow(ax, prev.bottom, box.top)
+            prev = box
+        head = _box(ax, (cx, ys[-1]), bw, 0.28, f"avg pool, fc 512→{classes}", "fc", SMALL)
+        _arrow(ax, prev.bottom, head.top)
+    legend = ("a block: two convolutions with batch norm and ReLU, and a shortcut (a strided 1×1×1 convolution "
+              "where the shape changes)")  # fmt: skip
+    _text(ax, (MAX_WIDTH / 2, 0.15), legend, ha="center")
+    return fig, {**stated, "frames": t0, "size": s0, "num_classes": classes}
+
+
+# ------------------------------------------------------------------------------------- chapter 8 two-stream
+def two_stream(size: int = 32, n_frames: int = 16, n_flows: int = 10, width: int = 16, features: int = 128,
+               num_classes: int = 9):  # fmt: skip
+    """The two-stream network of Simonyan and Zisserman (2014), as ``utils.video_models.TwoStream`` builds it.
+
+    From a clip of ``n_frames`` RGB frames of ``size`` × ``size`` pixels (numbered from 0), the **spatial**
+    (appearance) stream sees the middle frame ``n_frames // 2``; the **temporal** (motion) stream sees a stack
+    of the ``n_flows`` optical flows around the middle, from frame ``s`` to ``s + 1`` up to ``s + L - 1`` to
+    ``s + L`` with ``s = (n_frames - 1 - L) // 2``, computed beforehand (not learned) and stacked as ``2L``
+    channels u, v, u, v, ... (the paper's "optical flow stacking"). Each stream is a ``FrameCNN``: three 3×3
+    convolutions of stride 2 (``width``, 2 · ``width``, 4 · ``width`` channels; no bias, batch norm, ReLU),
+    the map flattened into a linear layer (``features``, ReLU), then its own linear classifier and softmax.
+    The two streams share no weights and differ only in their first convolution's input channels; their
+    class probabilities are averaged (late fusion). ``stated``: ``clip`` (C, T, H, W), ``middle_frame``,
+    ``frame`` (C, H, W), ``flows``, ``flow_pairs`` (the (t, t + 1) of each flow, in stacking order),
+    ``stack`` (2L, H, W), ``sizes`` ((C, h, w) after each convolution, the same in both streams),
+    ``flatten``, ``features``, ``num_classes``, ``parameters`` (``{"appearance": ..., "motion": ...}``),
+    ``shared_weights`` (False) and ``fusion`` ("mean of probabilities").
+    """
+    t = _positive_int("n_frames", n_frames, 2)
+    n = _positive_int("n_flows", n_flows)
+    if n >= t:
+        raise ValueError(f"{n} flows need clips of at least {n + 1} frames, got n_frames={t}")
+    w, f = _positive_int("width", width), _positive_int("features", features)
+    k = _positive_int("num_classes", num_classes)
+    s, sizes, flat, appearance = _frame_cnn(size, 3, w, f)
+    if max(t, 2 * n, 4 * w, f, k) > 9_999 or t > 999:
+        raise ValueError("an argument is too large to write in the drawing")
+    start, middle = (t - 1 - n) // 2, t // 2
+    pairs = [(start + i, start + i + 1) for i in range(n)]
+    if flat > 999_999:
+        raise ValueError(f"the flattened map ({flat} numbers) is too large to write in the drawing")
+    # each stream: its frame network and its own classifier
+    params = {"appearance": appearance + f * k + k, "motion": _frame_cnn(s, 2 * n, w, f)[3] + f * k + k}
+    fig, ax = _canvas(MAX_WIDTH, 5.9, "Two-stream network: a frame for appearance, stacked optical flow for motion")
+    xl, xr, xm, pitch = 2.05, 5.95, 4.0, 0.5
+    y = [5.65 - pitch * i for i in range(11)]  # the rows, from the top
+    clip = _box(ax, (xm, y[0]), 3.3, 0.3, f"clip 3×{t}×{s}×{s} (frames 0–{t - 1})", "io", SMALL)
+    frame = _box(ax, (xl, y[2]), 2.3, 0.38, f"frame {middle} (the middle), RGB\n3×{s}×{s}", "io", SMALL)
+    flow_text = f"optical flow, frames {pairs[0][0]}→{pairs[0][1]}" + (
+        f", …, {pairs[-1][0]}→{pairs[-1][1]}" if n > 1 else "")  # fmt: skip
+    flow = _box(ax, (xr, y[1]), 3.0, 0.38, f"{flow_text}\n{n} flow{'s' * (n > 1)}, computed beforehand (not learned)",
+                "merge", SMALL)  # fmt: skip
+    order = "u, v" if n == 1 else ("u, v, u, v" if n == 2 else "u, v, u, v, …")
+    stack = _box(ax, (xr, y[2]), 2.3, 0.38, f"stacked: {order}\n{2 * n}×{s}×{s}", "io", SMALL)
+    _arrow(ax, (clip.left[0] + 0.3, clip.bottom[1]), (xl, y[0] - 0.25), frame.top)
+    _arrow(ax, (clip.right[0] - 0.3, clip.bottom[1]), (xr, y[0] - 0.25), flow.top)
+    _arrow(ax, flow.bottom, stack.top)
+    columns = {}
+    for x, cin, top in ((xl, 3, frame), (xr, 2 * n, stack)):
+        items = [[(f"conv 3×3/2, {a}→{b}", "conv"), ("BN", "norm"), ("ReLU", "act")]
+                 for a, b in ((cin, w), (w, 2 * w), (2 * w, 4 * w))]  # fmt: skip
+        flat_text = f"flatten: {4 * w}·{s // 8}·{s // 8} = {flat}"
+        items += [(flat_text, max(2.2, _width(flat_text, SMALL))), [(f"linear {flat}→{f}", "fc"), ("ReLU", "act")],
+                  [(f"linear {f}→{k}", "fc"), ("softmax", "act")]]  # fmt: skip
+        boxes = _column(ax, x, y[3], items, pitch=pitch)
+        _arrow(ax, top.bottom, boxes[0].top)
+        columns[x] = boxes
+    for (c, h, ww), yy in zip(sizes, y[3:6]):
+        _text(ax, (xm, yy), f"{c}×{h}×{ww}")
+    _text(ax, (xm, y[3] + 0.3), "both streams' maps")
+    names = ((0.2, "spatial stream (appearance)"), (MAX_WIDTH - 0.2, "temporal stream (motion)"))
+    for x, name in names:
+        _text(ax, (x, (y[3] + y[8]) / 2), name, FONT, rotation=90)
+    mean = _box(ax, (xm, y[9]), 3.0, 0.32, f"mean of the two probability vectors → {k}", "pool", SMALL)
+    for x in (xl, xr):
+        last = columns[x][-1]
+        _arrow(ax, last.bottom, (x, mean.y), mean.left if x < xm else mean.right)
+    out = _box(ax, (xm, y[10]), 3.0, 0.3, f"{k} class probabilities (late fusion)", "io", SMALL)
+    _arrow(ax, mean.bottom, out.top)
+    _text(ax, (xm, 0.15), "the streams share no weights: each is a FrameCNN with its own classifier; only the "
+          "first convolution's input differs", ha="center")  # fmt: skip
+    stated = {"clip": (3, t, s, s), "middle_frame": middle, "frame": (3, s, s), "flows": n, "flow_pairs": pairs}
+    stated |= {"stack": (2 * n, s, s), "sizes": sizes, "flatten": flat, "features": f, "num_classes": k}
+    return fig, stated | {"parameters": params, "shared_weights": False, "fusion": "mean of probabilities"}
+
+
+# ------------------------------------------------------------------------------------- chapter 8 CNN + LSTM
+def cnn_lstm(frames: int = 16, size: int = 32, in_channels: int = 3, width: int = 16, features: int = 128,
+             hidden: int = 128, num_classes: int = 9):  # fmt: skip
+    """A CNN + LSTM video classifier (Donahue et al. 2015, Ng et al. 2015), as ``utils.video_models.CNNLSTM``
+    builds it: the same 2D CNN on every frame, an LSTM over the sequence of frame features, the last hidden
+    state classified.
+
+    A clip of ``frames`` frames (``in_channels`` × ``size`` × ``size`` each) is read frame by frame: every
+    frame goes through the same ``FrameCNN`` (shared weights: three 3×3 convolutions of stride 2 with
+    ``width``, 2 · ``width`` and 4 · ``width`` channels, batch norm and ReLU, the map flattened into a linear
+    layer of ``features`` numbers and a ReLU), and the LSTM (``nn.LSTM(features, hidden)``) takes one step per
+    frame, carrying its hidden and cell states (h, c) from frame to frame, starting from zeros. Only the last
+    hidden state, which has seen every frame, goes to the linear classifier (``num_classes`` scores); the
+    earlier ones are computed and not used. ``stated``: ``frames``, ``clip`` (C, T, H, W), ``frame``
+    (C, H, W), ``sizes`` ((C, h, w) after each convolution), ``flatten``, ``features``, ``hidden``,
+    ``num_classes``, ``lstm_weights`` (the shapes of ``weight_ih_l0`` (4·hidden × features) and
+    ``weight_hh_l0`` (4·hidden × hidden)), ``lstm_parameters``, ``parameters`` (of the whole model),
+    ``shared_weights``, ``classified`` ("last hidden state") and ``order_invariant`` (False).
+    """
+    t = _positive_int("frames", frames, 2)
+    cin, w = _positive_int("in_channels", in_channels), _positive_int("width", width)
+    f, h = _positive_int("features", features), _positive_int("hidden", hidden)
+    k = _positive_int("num_classes", num_classes)
+    s, sizes, flat, cnn_params = _frame_cnn(size, cin, w, f)
+    if max(t, s, cin, 4 * w, f, h, k) > 9_999:
+        raise ValueError("an argument is too large to write in the drawing")
+    lstm_params = 4 * (h * (f + h) + 2 * h)
+    params = cnn_params + lstm_params + h * k + k
+    fig, ax = _canvas(MAX_WIDTH, 4.75, "CNN + LSTM: one 2D CNN on every frame, an LSTM over the frames' features")
+    shown = list(range(1, t + 1)) if t <= 4 else [1, 2, 3, None, t]
+    pitch = (6.83 - 1.95) / (len(shown) - 1)  # the last frame's column is above the classifier, right
+    xs = [1.95 + pitch * i for i in range(len(shown))]
+    y_frame, y_cnn, y_feat, y_lstm, y_lin, y_out = 3.85, 3.2, 2.6, 1.9, 1.1, 0.5
+    _text(ax, ((xs[0] + xs[-1]) / 2, 4.45), f"clip {cin}×{t}×{s}×{s} (channels × frames × height × width)", FONT)
+    h0 = _box(ax, (0.5, y_lstm), 0.72, 0.42, "$h_0, c_0$\n= 0", "io", SMALL)
+    prev, cells = h0, []
+    for j, (x, i) in enumerate(zip(xs, shown)):
+        if i is None:
+            for y in (y_frame, y_cnn, y_feat):
+                _text(ax, (x, y), "…", 12)
+            _text(ax, (x, y_lstm), "…", 12)
+            _arrow(ax, prev.right, (x - 0.2, y_lstm))
+            _text(ax, ((prev.right[0] + x - 0.2) / 2, y_lstm + 0.16), f"$h_{{{shown[j - 1]}}}, c_{{{shown[j - 1]}}}$")
+            prev = _Box(x, y_lstm, 0.4, 0.1)
+            continue
+        fr = _box(ax, (x, y_frame), 0.74, 0.34, f"frame {i}", "io", SMALL)
+        cnn = _box(ax, (x, y_cnn), 0.74, 0.34, "FrameCNN", "conv", SMALL)
+        feat = _box(ax, (x, y_feat), 0.5, 0.28, f"{f}", "io", SMALL)
+        cell = _box(ax, (x, y_lstm), 0.62, 0.42, "LSTM", "rnn", SMALL)
+        _arrow(ax, fr.bottom, cnn.top)
+        _arrow(ax, cnn.bottom, feat.top)
+        _arrow(ax, feat.bottom, cell.top)
+        _arrow(ax, prev.right, cell.left)
+        if prev is not h0:  # the state carried in: that of the frame before this one
+            _text(ax, ((prev.right[0] + cell.left[0]) / 2, y_lstm + 0.16), f"$h_{{{i - 1}}}, c_{{{i - 1}}}$")
+        prev = cell
+        cells.append(cell)
+    last = cells[-1]
+    lin = _box(ax, (last.x, y_lin), 1.35, 0.32, f"linear {h} → {k}", "fc", SMALL)
+    out = _box(ax, (last.x, y_out), 1.35, 0.3, f"{k} class score{'s' * (k > 1)}", "io", SMALL)
+    _arrow(ax, last.bottom, lin.top)
+    _arrow(ax, lin.bottom, out.top)
+    _text(ax, (last.x + 0.1, (last.bottom[1] + lin.top[1]) / 2), f"$h_{{{t}}}$: {h}", ha="left")
+    notes = [
+        "FrameCNN, the same weights for every frame: three 3×3 convolutions of stride 2",
+        f"({', '.join(f'{c}×{a}×{b}' for c, a, b in sizes)}), flatten {flat:,}, linear → {f}, ReLU",
+        f"LSTM: nn.LSTM({f}, {h}), one step per frame, (h, c) carried from frame to frame",
+        f"parameters: FrameCNN {cnn_params:,}, LSTM {lstm_params:,}, classifier {h * k + k:,}",
+        f"only the last hidden state $h_{{{t}}}$, which has seen every frame, is classified",
+    ]
+    for n, line in enumerate(notes):
+        _text(ax, (0.12, 1.3 - 0.25 * n), line, ha="left")
+    stated = {"frames": t, "clip": (cin, t, s, s), "frame": (cin, s, s), "sizes": sizes, "flatten": flat}
+    stated |= {"features": f, "hidden": h, "num_classes": k, "lstm_weights": {"weight_ih_l0": (4 * h, f),
+               "weight_hh_l0": (4 * h, h)}, "lstm_parameters": lstm_params, "parameters": params}  # fmt: skip
+    return fig, stated | {"shared_weights": True, "classified": "last hidden state", "order_invariant": False}
