@@ -43,6 +43,11 @@ def _check_clips(x: torch.Tensor, channels: int) -> None:
         raise ValueError(f"expected clips (N, C, T, H, W) with at least {channels} channels, got {shape}")
 
 
+def _check_size(size: int) -> None:
+    if isinstance(size, bool) or not isinstance(size, int) or size < 8 or size % 8:
+        raise ValueError(f"the frame side must be a multiple of 8, got {size!r}")
+
+
 def _conv_bn(conv: nn.Module, channels: int, bn=nn.BatchNorm2d) -> list[nn.Module]:
     return [conv, bn(channels), nn.ReLU(inplace=True)]
 
@@ -68,8 +73,7 @@ class FrameCNN(nn.Module):
 
     def __init__(self, in_channels: int = 3, width: int = 16, size: int = 32, features: int = 128):
         super().__init__()
-        if size % 8:
-            raise ValueError(f"the frame side must be a multiple of 8, got {size}")
+        _check_size(size)
         w = width
         self.features = nn.Sequential(
             *_conv_bn(nn.Conv2d(in_channels, w, 3, stride=2, padding=1, bias=False), w),
@@ -142,8 +146,7 @@ def _head(channels: int, size: int, features: int = 128) -> list[nn.Module]:
 class EarlyFusion(nn.Module):
     def __init__(self, num_classes: int, size: int = 32, n_frames: int = 16, in_channels: int = 3, width: int = 16):
         super().__init__()
-        if size % 8:
-            raise ValueError(f"the frame side must be a multiple of 8, got {size}")
+        _check_size(size)
         w = width
         self.in_channels = in_channels
         self.n_frames = n_frames
@@ -167,8 +170,7 @@ class EarlyFusion(nn.Module):
 class SlowFusion(nn.Module):
     def __init__(self, num_classes: int, size: int = 32, n_frames: int = 16, in_channels: int = 3, width: int = 16):
         super().__init__()
-        if size % 8:
-            raise ValueError(f"the frame side must be a multiple of 8, got {size}")
+        _check_size(size)
         w = width
         self.in_channels = in_channels
         # temporal extents 4, 2, 2 with stride 2: 16 frames -> 7 -> 3 -> 1
