@@ -14,7 +14,8 @@ running a detector), ``digit_strings`` (strings of MNIST digits, CTC decoding, c
 motion with exact optical flow, the motorcycle stereo pair, warping, end-point error, Horn–Schunck and the
 classical baselines), ``fcos``
 (the one-stage detector of chapter 4, in pieces), ``identities`` (generated faces of many identities, in
-groups), ``models`` (networks reused after the notebook that teaches them), ``sequences`` (sequences of
+groups), ``models`` (networks reused after the notebook that teaches them), ``self_supervised`` (the
+linear-probe and k-NN evaluation protocol, SimCLR-style augmentations, NT-Xent), ``sequences`` (sequences of
 digits that must be remembered over a chosen distance), ``segmentation`` (U-Net, IoU,
 weighted loss), ``video_models`` (the small video classifiers of chapter 8), ``widgets`` (explorers that also
 run headless).
@@ -38,6 +39,7 @@ from . import (
     identities,
     models,
     segmentation,
+    self_supervised,
     sequences,
     video_models,
     widgets,
@@ -86,6 +88,7 @@ __all__ = [
     "identities",
     "models",
     "segmentation",
+    "self_supervised",
     "sequences",
     "video_models",
     "widgets",

@@ -1,0 +1,144 @@
+"""utils.self_supervised: the evaluation protocol (against scikit-learn), augmentations and NT-Xent."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from utils import self_supervised as S
+
+
+def blobs(n_per_class=30, classes=4, dim=6, spread=0.6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.randn(classes, dim, generator=g) * 2
+    y = torch.arange(classes).repeat_interleave(n_per_class)
+    x = centres[y] + spread * torch.randn(len(y), dim, generator=g)
+    return x, y
+
+
+def test_few_labels_draws_per_class_at_random():
+    y = torch.tensor([0] * 5 + [1] * 7 + [2] * 3)
+    idx = S.few_labels(y, 3, seed=1)
+    assert y[idx].bincount().tolist() == [3, 3, 3] and len(set(idx.tolist())) == 9
+    assert torch.equal(idx, S.few_labels(y, 3, seed=1))
+    assert any(not torch.equal(idx, S.few_labels(y, 3, seed=s)) for s in range(2, 6))
+    with pytest.raises(ValueError, match="class 2 has 3 examples"):
+        S.few_labels(y, 4)
+    with pytest.raises(ValueError, match="per_class"):
+        S.few_labels(y, 0)
+
+
+def test_linear_probe_equals_scikit_learns_logistic_regression():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = blobs(spread=1.5)
+    g = torch.Generator().manual_seed(3)  # test points near the training points
+    xt = x[torch.randint(0, len(x), (300,), generator=g)] + 0.8 * torch.randn(300, x.shape[1], generator=g)
+    wd = 0.05
+    ours = S.linear_probe(x, y, xt, weight_decay=wd)
+    scaler = StandardScaler().fit(x.numpy().astype(np.float64))
+    clf = LogisticRegression(C=1 / (wd * len(x)), tol=1e-12, max_iter=10_000)
+    clf.fit(scaler.transform(x.numpy().astype(np.float64)), y.numpy())
+    theirs = clf.predict(scaler.transform(xt.numpy().astype(np.float64)))
+    assert (ours.numpy() == theirs).all()
+    # and it is a classifier: far above chance on separable blobs
+    assert (S.linear_probe(*blobs(), blobs()[0]) == blobs()[1]).double().mean() > 0.95
+
+
+def test_knn_predict_equals_scikit_learns():
+    from sklearn.neighbors import KNeighborsClassifier
+
+    x, y = blobs(spread=2.0)
+    g = torch.Generator().manual_seed(4)
+    xt = torch.randn(200, x.shape[1], generator=g) * 2
+    for k in (1, 3, 5, 8):
+        theirs = KNeighborsClassifier(n_neighbors=k, metric="cosine", algorithm="brute").fit(x.numpy(), y.numpy())
+        assert (S.knn_predict(x, y, xt, k=k).numpy() == theirs.predict(xt.numpy())).all(), k
+    # k larger than the labelled set: every test point gets the majority label
+    assert (S.knn_predict(x[:3], torch.tensor([2, 2, 1]), xt, k=10) == 2).all()
+
+
+def test_probe_tells_informative_from_useless_features():
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(10).repeat_interleave(40)
+    yt = torch.arange(10).repeat_interleave(20)
+    good = torch.nn.functional.one_hot(y, 10).float() + 0.3 * torch.randn(len(y), 10, generator=g)
+    good_t = torch.nn.functional.one_hot(yt, 10).float() + 0.3 * torch.randn(len(yt), 10, generator=g)
+    table = S.probe(good, y, good_t, yt, per_class=(1, 10), seeds=(0, 1))
+    assert list(table.index) == [(1, 0), (1, 1), (10, 0), (10, 1)]
+    assert list(table.columns) == ["linear probe", "k-NN"]
+    assert (table.loc[10] > 0.9).all().all()
+    noise, noise_t = torch.randn(len(y), 10, generator=g), torch.randn(len(yt), 10, generator=g)
+    useless = S.probe(noise, y, noise_t, yt, per_class=(10,), seeds=(0, 1, 2))
+    assert (useless < 0.3).all().all()
+
+
+def test_augment_is_reproducible_in_range_and_the_identity_when_switched_off():
+    x = torch.rand(6, 1, 28, 28)
+    a = S.augment(x, torch.Generator().manual_seed(0))
+    b = S.augment(x, torch.Generator().manual_seed(0))
+    c = S.augment(x, torch.Generator().manual_seed(1))
+    assert a.shape == x.shape and torch.equal(a, b) and not torch.equal(a, c)
+    assert a.min() >= 0 and a.max() <= 1
+    off = dict(scale=(1, 1), rotation=0, shift=0, contrast=(1, 1), brightness=0, noise=0)
+    assert torch.allclose(S.augment(x, **off), x, atol=1e-5)  # bilinear resampling rounds by 2e-6
+    v1, v2 = S.two_views(x, torch.Generator().manual_seed(0))
+    assert v1.shape == v2.shape == x.shape and not torch.equal(v1, v2)
+
+
+def test_augment_moves_and_zooms_as_stated():
+    # a bright dot at the centre column 14 of 28 (pixel centre at 14.5 / 28 of the side)
+    x = torch.zeros(1, 1, 28, 28)
+    x[0, 0, 12:16, 12:16] = 1
+    off = dict(rotation=0, contrast=(1, 1), brightness=0, noise=0)
+    shifted = S.augment(x, scale=(1, 1), shift=0.1, **off, generator=torch.Generator().manual_seed(5))
+    mass = shifted[0, 0]
+    cols = (mass.sum(0) * torch.arange(28)).sum() / mass.sum()
+    assert 0.5 < abs(cols.item() - 13.5) <= 0.1 * 28 + 0.01  # moved, by at most 10 % of the side
+    zoomed = S.augment(x, scale=(0.5, 0.5), shift=0, **off)
+    assert zoomed.sum() == pytest.approx(4 * x.sum().item(), rel=0.05)  # half the field: twice as big
+
+
+def nt_xent_loop(z1, z2, t):
+    """NT-Xent written anchor by anchor in float64, as in the SimCLR paper's algorithm 1."""
+    z = torch.cat([z1, z2]).double()
+    z = z / z.norm(dim=1, keepdim=True)
+    n = len(z1)
+    total = 0.0
+    for i in range(2 * n):
+        p = (i + n) % (2 * n)
+        denominator = sum(math.exp(float(z[i] @ z[j]) / t) for j in range(2 * n) if j != i)
+        total += -math.log(math.exp(float(z[i] @ z[p]) / t) / denominator)
+    return total / (2 * n)
+
+
+@pytest.mark.parametrize("temperature", [0.1, 0.5, 1.0])
+def test_nt_xent_equals_the_loop_over_anchors(temperature):
+    g = torch.Generator().manual_seed(0)
+    z1, z2 = torch.randn(5, 8, generator=g), torch.randn(5, 8, generator=g)
+    assert S.nt_xent(z1, z2, temperature).item() == pytest.approx(nt_xent_loop(z1, z2, temperature), rel=1e-5)
+    # aligned pairs cost less than random ones
+    assert S.nt_xent(z1, z1 + 0.01 * z2, temperature) < S.nt_xent(z1, z2, temperature)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: S.linear_probe(torch.zeros(3, 2), torch.tensor([0, 1, 1]), torch.zeros(2, 3)), "differ in width"),
+        (lambda: S.linear_probe(torch.zeros(3, 2), torch.tensor([0, 0, 0]), torch.zeros(2, 2)), "at least 2 classes"),
+        (lambda: S.linear_probe(torch.full((3, 2), float("nan")), torch.tensor([0, 1, 1]), torch.zeros(2, 2)), "NaN"),
+        (lambda: S.knn_predict(torch.zeros(3, 2), torch.tensor([0, 1]), torch.zeros(2, 2)), "3 class indices"),
+        (lambda: S.knn_predict(torch.zeros(3, 2), torch.tensor([0, 1, 1]), torch.zeros(2, 2), k=0), "k must"),
+        (lambda: S.augment(torch.zeros(2, 28, 28)), "N, C, H, W"),
+        (lambda: S.augment(torch.zeros(2, 1, 8, 8), scale=(0, 1)), "scale"),
+        (lambda: S.augment(torch.zeros(2, 1, 8, 8), noise=-1), "noise"),
+        (lambda: S.nt_xent(torch.zeros(1, 4), torch.zeros(1, 4)), "at least 2 pairs"),
+        (lambda: S.nt_xent(torch.zeros(2, 4), torch.zeros(3, 4)), "same shape"),
+        (lambda: S.nt_xent(torch.zeros(2, 4), torch.zeros(2, 4), temperature=0), "temperature"),
+    ],
+)
+def test_bad_input_is_refused(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
