@@ -142,3 +142,25 @@ def test_nt_xent_equals_the_loop_over_anchors(temperature):
 def test_bad_input_is_refused(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_digit_encoder_shapes_parameters_and_errors():
+    enc = S.DigitEncoder(width=16)
+    x = torch.rand(3, 1, 28, 28)
+    assert enc(x).shape == (3, 128) and enc.out_features == 128
+    # conv weights (no bias) and batch norm (weight and bias), counted by hand
+    chans = [1, 16, 32, 64, 128]
+    expected = sum(9 * a * b + 2 * b for a, b in zip(chans[:-1], chans[1:]))
+    assert sum(p.numel() for p in enc.parameters()) == expected == 97_392
+    sizes = []
+    hooks = [m.register_forward_hook(lambda m, i, o: sizes.append(tuple(o.shape[-2:]))) for m in enc.features
+             if isinstance(m, torch.nn.Conv2d)]  # fmt: skip
+    enc(x)
+    assert sizes == [(28, 28), (14, 14), (7, 7), (4, 4)]
+    for h in hooks:
+        h.remove()
+    assert (enc(x) >= 0).all()  # pooled after a ReLU
+    with pytest.raises(ValueError, match="N, 1, H, W"):
+        enc(torch.rand(3, 28, 28))
+    with pytest.raises(ValueError, match="width"):
+        S.DigitEncoder(width=0)

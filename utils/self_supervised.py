@@ -11,6 +11,9 @@ A self-supervised encoder is judged by what a small labelled set can do with its
 * :func:`probe`: both, for each number of labels per class and each seed, as a table of accuracies.
 * :func:`augment` and :func:`two_views`: SimCLR-style random views of small grey images (crop and
   resize, rotation, shift, contrast and brightness, noise), computed for a whole batch at once.
+* :class:`DigitEncoder`: the chapter's small convolutional encoder for 28 × 28 grey digits (four
+  3 × 3 convolutions with batch norm and ReLU, three of stride 2, then global average pooling), written
+  out in notebook 1 and proved identical to this copy there.
 * :func:`nt_xent`: SimCLR's normalised-temperature cross-entropy (InfoNCE) over a batch of pairs, the
   copy of the loss chapter 9 writes out (checked there and in the tests against a loop over anchors).
 
@@ -25,6 +28,7 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 
 def _check_features(x, name: str) -> torch.Tensor:
@@ -240,3 +244,33 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tor
     logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
     partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
     return F.cross_entropy(logits, partner)
+
+
+class DigitEncoder(nn.Module):
+    """Grey images ``(N, 1, H, W)`` (28 × 28 digits) -> features ``(N, 8 * width)``.
+
+    ``features``: a 3 × 3 convolution (``width`` channels) then three of stride 2 (``2 width``, ``4 width``,
+    ``8 width``), each without bias and followed by batch norm and ReLU (28 -> 28 -> 14 -> 7 -> 4 pixels),
+    then global average pooling. ``out_features`` is ``8 * width``. A head (a linear classifier, a
+    projection MLP, a rotation classifier ...) goes on top.
+    """
+
+    def __init__(self, width: int = 16, in_channels: int = 1):
+        super().__init__()
+        for name, v in (("width", width), ("in_channels", in_channels)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        chans = [in_channels, width, 2 * width, 4 * width, 8 * width]
+        layers = []
+        for i, (a, b) in enumerate(zip(chans[:-1], chans[1:])):
+            layers += [nn.Conv2d(a, b, 3, stride=1 if i == 0 else 2, padding=1, bias=False), nn.BatchNorm2d(b)]
+            layers.append(nn.ReLU(inplace=True))
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.in_channels = in_channels
+        self.out_features = 8 * width
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != self.in_channels:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"expected images (N, {self.in_channels}, H, W), got {shape}")
+        return self.features(x)
