@@ -1609,3 +1609,180 @@ def test_cnn_lstm_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         diagrams.cnn_lstm(**kwargs)
     plt.close("all")
+
+
+# ---------------------------------------------------------------------- chapter 9 DigitEncoder and protocol
+DIGIT_ENCODER_CALLS = {
+    "digit encoder": lambda: diagrams.digit_encoder(),
+    "digit encoder width 8": lambda: diagrams.digit_encoder(width=8, per_class=(1, 5, 25, 250)),
+    "digit encoder small": lambda: diagrams.digit_encoder(5, 3, 1, 1),
+    "digit encoder large": lambda: diagrams.digit_encoder(9_999, 9_999, 1_249, (9_999, 9_999, 9_999, 9_999)),
+}
+
+
+@pytest.mark.parametrize("name", list(DIGIT_ENCODER_CALLS))
+def test_digit_encoder_style(name, draw):
+    CALLS.update(DIGIT_ENCODER_CALLS)  # the checks of test_style, on these drawings
+    test_style(name, draw)
+
+
+@pytest.mark.parametrize("size,in_channels,width", [(28, 1, 16), (28, 1, 8), (32, 3, 4), (5, 2, 1), (1, 1, 2)])
+def test_digit_encoder_against_self_supervised(size, in_channels, width, draw):
+    """Every size and count the DigitEncoder diagram states, read from utils.self_supervised.DigitEncoder: the
+    maps after each convolution's ReLU (hooks), the strides, the features, the parameters of the convolutions
+    and of batch norm."""
+    from utils.self_supervised import DigitEncoder
+
+    _, stated = draw(lambda: diagrams.digit_encoder(size, in_channels, width))
+    model = DigitEncoder(width, in_channels).eval()
+    sizes = []
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: sizes.append(tuple(o.shape[1:])))
+        for m in model.features
+        if isinstance(m, nn.ReLU)
+    ]
+    with torch.no_grad():
+        out = model(torch.rand(2, in_channels, size, size))
+    for h in hooks:
+        h.remove()
+    convs = [m for m in model.features if isinstance(m, nn.Conv2d)]
+    norms = [m for m in model.features if isinstance(m, nn.BatchNorm2d)]
+    assert stated["sizes"] == sizes and stated["input"] == (in_channels, size, size)
+    assert stated["strides"] == [c.stride[0] for c in convs] and all(c.bias is None for c in convs)
+    assert out.shape == (2, stated["features"]) and stated["features"] == model.out_features
+    assert stated["conv_parameters"] == sum(utils.count_params(c) for c in convs)
+    assert stated["norm_parameters"] == sum(utils.count_params(n) for n in norms)
+    assert stated["parameters"] == utils.count_params(model)
+    assert stated["frozen"] and stated["classifiers"] == ("linear probe", "k-NN")
+
+
+def test_digit_encoder_per_class(draw):
+    _, stated = draw(lambda: diagrams.digit_encoder(per_class=10))
+    assert stated["per_class"] == (10,)
+    _, stated = draw(lambda: diagrams.digit_encoder())
+    assert stated["per_class"] == (1, 10, 100) and stated["parameters"] == 97_392
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"size": 0}, "size"),
+        ({"in_channels": 0}, "in_channels"),
+        ({"width": 1.5}, "width"),
+        ({"width": 1_250}, "too large"),
+        ({"per_class": ()}, "1 to 4"),
+        ({"per_class": (1, 2, 3, 4, 5)}, "1 to 4"),
+        ({"per_class": (1, 0)}, "per_class"),
+    ],
+)
+def test_digit_encoder_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        diagrams.digit_encoder(**kwargs)
+    plt.close("all")
+
+
+# ------------------------------------------------------------------------------------- chapter 9 SimCLR
+SIMCLR_CALLS = {
+    "simclr": lambda: diagrams.simclr(),
+    "simclr small": lambda: diagrams.simclr(2, 8, 4, 2, 0.05, 8),
+    "simclr large": lambda: diagrams.simclr(1_249, 9_999, 9_999, 4_999, 1e-3, 9_999),
+}
+
+
+@pytest.mark.parametrize("name", list(SIMCLR_CALLS))
+def test_simclr_style(name, draw):
+    CALLS.update(SIMCLR_CALLS)  # the checks of test_style, on these drawings
+    test_style(name, draw)
+
+
+@pytest.mark.parametrize("width,hidden,out,batch", [(16, 128, 128, 256), (4, 32, 16, 5), (1, 3, 2, 2)])
+def test_simclr_against_the_encoder_and_the_loss(width, hidden, out, batch, draw):
+    """The encoder's width and parameters are DigitEncoder's; the head's parameters are those of the
+    stated layers; NT-Xent's loss for one anchor depends on its partner and exactly 2N - 2 negatives."""
+    from utils.self_supervised import DigitEncoder, nt_xent
+
+    _, stated = draw(lambda: diagrams.simclr(width, hidden, out, batch, 0.2))
+    encoder = DigitEncoder(width)
+    assert stated["features"] == encoder.out_features
+    assert stated["encoder_parameters"] == sum(p.numel() for p in encoder.parameters())
+    assert encoder(torch.rand(2, *stated["input"])).shape == (2, stated["features"])
+    f, h, o = stated["head"]
+    head = nn.Sequential(nn.Linear(f, h), nn.ReLU(), nn.Linear(h, o))
+    assert stated["head_parameters"] == sum(p.numel() for p in head.parameters())
+    # the anchor's loss: the per-anchor terms of nt_xent, recovered from its gradient structure
+    z1, z2 = torch.randn(batch, o), torch.randn(batch, o)
+    z = torch.cat([z1, z2]).requires_grad_(True)
+    n = batch
+    logits = torch.nn.functional.normalize(z, dim=1) @ torch.nn.functional.normalize(z, dim=1).T / 0.2
+    others = torch.ones(2 * n, dtype=torch.bool)
+    others[0] = False
+    anchor_loss = torch.logsumexp(logits[0, others], 0) - logits[0, n]
+    (grad,) = torch.autograd.grad(anchor_loss, z)
+    touched = int((grad.abs().sum(1) > 0).sum())
+    assert touched == 2 * n == stated["views"]  # the anchor, its partner and the negatives
+    assert stated["negatives"] == touched - 2
+    expected = sum(
+        torch.logsumexp(logits[i, torch.arange(2 * n) != i], 0) - logits[i, (i + n) % (2 * n)] for i in range(2 * n)
+    ) / (2 * n)
+    assert torch.allclose(nt_xent(z1, z2, 0.2), expected, atol=1e-5)
+    assert stated["shared_weights"] and stated["probe_reads"] == "h" and stated["temperature"] == 0.2
+    for bad in ({"batch": 1}, {"temperature": 0}, {"width": 0}, {"out": 10_000}):
+        with pytest.raises(ValueError):
+            diagrams.simclr(**bad)
+
+
+# ----------------------------------------------------------------------------- chapter 9 pretext tasks
+PRETEXT_CALLS = {
+    "rotation pretext": lambda: diagrams.rotation_pretext(),
+    "rotation pretext large": lambda: diagrams.rotation_pretext(9_999, 9_999),
+    "jigsaw pretext": lambda: diagrams.jigsaw_pretext(),
+    "jigsaw pretext 2x2": lambda: diagrams.jigsaw_pretext(28, 2, 14, 14, 24, 64, 32),
+    "inpainting pretext": lambda: diagrams.inpainting_pretext(),
+    "inpainting pretext large": lambda: diagrams.inpainting_pretext(9_996, 9_000, 9_999, 9_999),
+}
+
+
+@pytest.mark.parametrize("name", list(PRETEXT_CALLS))
+def test_pretext_style(name, draw):
+    CALLS.update(PRETEXT_CALLS)  # the checks of test_style, on these drawings
+    test_style(name, draw)
+
+
+def test_pretext_diagrams_against_layers(draw):
+    """The sizes the three pretext drawings state, from real tensors and layers: torch.rot90's four copies,
+    the DigitEncoder's features on 8 x 8 tiles, the jigsaw tiles' largest gap, and the decoder's shapes."""
+    from utils.self_supervised import DigitEncoder
+
+    _, rot = draw(lambda: diagrams.rotation_pretext())
+    x = torch.rand(1, 1, 28, 28)
+    copies = torch.cat([torch.rot90(x, k, dims=(2, 3)) for k in range(rot["rotations"])])
+    assert tuple(copies.shape) == rot["copies"] and tuple(x.shape[1:]) == rot["image"]
+    assert DigitEncoder(16).eval()(copies).shape == (4, rot["features"]) and rot["head"] == (128, 4)
+    _, jig = draw(lambda: diagrams.jigsaw_pretext())
+    # offsets 0 and cell - tile in neighbouring cells: the widest gap between two tiles
+    assert jig["max_gap"] == (10 - 8) * 2 and jig["padded"] == (30, 30) and jig["tiles"] == 9
+    tiles = torch.rand(jig["tiles"], *jig["tile"])
+    feats = DigitEncoder(16).eval()(tiles)
+    assert feats.flatten().shape == (jig["concatenated"],) == (jig["head"][0],)
+    _, inp = draw(lambda: diagrams.inpainting_pretext())
+    decoder = nn.Sequential(
+        nn.Linear(128, 64 * 7 * 7), nn.Unflatten(1, (64, 7, 7)), nn.ConvTranspose2d(64, 32, 4, 2, 1),
+        nn.ConvTranspose2d(32, 1, 4, 2, 1),
+    )  # fmt: skip
+    shapes, h = [], torch.rand(2, inp["features"])
+    for layer in decoder:
+        h = layer(h)
+        if not isinstance(layer, nn.Linear):
+            shapes.append(tuple(h.shape[1:]))
+    assert shapes == inp["decoder"]
+    for call, match in (
+        (lambda: diagrams.jigsaw_pretext(cell=9), "do not cover"),
+        (lambda: diagrams.jigsaw_pretext(tile=11), "does not fit"),
+        (lambda: diagrams.jigsaw_pretext(grid=2, cell=14, n_permutations=25), "exceeds"),
+        (lambda: diagrams.inpainting_pretext(size=30), "multiple of 4"),
+        (lambda: diagrams.inpainting_pretext(hole=28), "smaller"),
+        (lambda: diagrams.rotation_pretext(features=0), "features"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            call()
+    plt.close("all")

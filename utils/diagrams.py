@@ -2554,3 +2554,240 @@ def cnn_lstm(frames: int = 16, size: int = 32, in_channels: int = 3, width: int 
     stated |= {"features": f, "hidden": h, "num_classes": k, "lstm_weights": {"weight_ih_l0": (4 * h, f),
                "weight_hh_l0": (4 * h, h)}, "lstm_parameters": lstm_params, "parameters": params}  # fmt: skip
     return fig, stated | {"shared_weights": True, "classified": "last hidden state", "order_invariant": False}
+
+
+# ------------------------------------------------------------------------------ chapter 9 self-supervised
+def digit_encoder(size: int = 28, in_channels: int = 1, width: int = 16, per_class=(1, 10, 100)):
+    """Chapter 9's ``DigitEncoder`` (``utils.self_supervised``) and the protocol that judges its features.
+
+    Left, the encoder: a 3 × 3 convolution with ``width`` channels, then three of stride 2 (2, 4 and 8 ×
+    ``width`` channels), each without bias and followed by batch norm and ReLU, then global average pooling
+    to ``8 × width`` features. Right, the evaluation protocol: ``per_class`` labelled images of each class
+    go through the **frozen** encoder, and a linear probe (logistic regression on standardised features,
+    fitted with L-BFGS) and a k-NN classifier (cosine similarity, majority vote) are measured on the test
+    set. ``stated``: ``input`` (C, H, W), ``sizes`` ((C, h, w) after each convolution), ``strides``,
+    ``features``, ``conv_parameters``, ``norm_parameters``, ``parameters``, ``per_class``, ``frozen``
+    (True) and ``classifiers``.
+    """
+    s, cin = _positive_int("size", size), _positive_int("in_channels", in_channels)
+    w = _positive_int("width", width)
+    if isinstance(per_class, (int, np.integer)):
+        per_class = (per_class,)
+    per_class = tuple(_positive_int("per_class", m) for m in per_class)
+    if not per_class or len(per_class) > 4:
+        raise ValueError(f"per_class must hold 1 to 4 numbers of labels per class, got {per_class!r}")
+    if max(s, cin, 8 * w, *per_class) > 9_999:
+        raise ValueError("an argument is too large to write in the drawing")
+    chans, strides = [cin, w, 2 * w, 4 * w, 8 * w], [1, 2, 2, 2]
+    sizes, side = [], s
+    for c, stride in zip(chans[1:], strides):
+        side = (side - 1) // stride + 1  # 3 x 3, padding 1
+        sizes.append((c, side, side))
+    conv_params = sum(9 * a * b for a, b in zip(chans[:-1], chans[1:]))
+    norm_params = 2 * sum(chans[1:])
+    fig, ax = _canvas(MAX_WIDTH, 4.4, "DigitEncoder and the protocol: frozen features, a linear probe and k-NN")
+    x = 1.9
+    _text(ax, (x, 4.25), "DigitEncoder", FONT, weight="bold")
+    prev = _box(ax, (x, 3.8), 1.9, 0.32, f"image {cin}×{s}×{s}", "io", SMALL)
+    for y, a, (c, h, hw), stride in zip((3.22, 2.64, 2.06, 1.48), chans, sizes, strides):
+        conv = _box(ax, (x, y), 2.4, 0.4, f"3×3 conv {a}→{c}, stride {stride}\nbatch norm, ReLU", "conv", SMALL)
+        _arrow(ax, prev.bottom, conv.top)
+        _text(ax, (x + 1.32, y), f"{c}×{h}×{hw}", ha="left")
+        prev = conv
+    gap = _box(ax, (x, 0.95), 2.4, 0.32, "global average pooling", "pool", SMALL)
+    feat = _box(ax, (x, 0.4), 1.9, 0.32, f"{8 * w} features", "io", SMALL)
+    _arrow(ax, prev.bottom, gap.top)
+    _arrow(ax, gap.bottom, feat.top)
+    cx = 6.1
+    m_text = ", ".join(str(m) for m in per_class)
+    _text(ax, (cx, 4.25), "The evaluation protocol", FONT, weight="bold")
+    labelled = _box(ax, (cx, 3.7), 3.3, 0.46, f"m labelled images per class\n(m = {m_text}), drawn at random", "io",
+                    SMALL)  # fmt: skip
+    frozen = _box(ax, (cx, 2.85), 3.3, 0.46, "the same encoder, frozen (no gradient):\ntheir features", "conv", SMALL)
+    _arrow(ax, labelled.bottom, frozen.top)
+    _arrow(ax, feat.right, (4.3, feat.y), (4.3, frozen.y), frozen.left)
+    probe = _box(ax, (5.25, 1.75), 1.6, 0.72, "linear probe\nlogistic regression,\nstandardised, L-BFGS", "fc", SMALL)
+    knn = _box(ax, (7.05, 1.75), 1.5, 0.72, "k-NN\nk nearest by cosine,\nmajority vote", "se", SMALL)
+    for box in (probe, knn):
+        _arrow(ax, (box.x, frozen.bottom[1]), box.top)
+        out = _box(ax, (box.x, 0.78), box.w, 0.4, "accuracy on\nthe test set", "io", SMALL)
+        _arrow(ax, box.bottom, out.top)
+    total = conv_params + norm_params
+    counts = f"DigitEncoder's parameters: {total:,}\n(convolutions {conv_params:,}, batch norm {norm_params:,})"
+    _text(ax, (cx, 0.25), counts)
+    stated = {"input": (cin, s, s), "sizes": sizes, "strides": strides, "features": 8 * w}
+    stated |= {"conv_parameters": conv_params, "norm_parameters": norm_params, "parameters": total}
+    return fig, stated | {"per_class": per_class, "frozen": True, "classifiers": ("linear probe", "k-NN")}
+
+
+# ----------------------------------------------------------------------------------------- chapter 9 SimCLR
+def simclr(width: int = 16, hidden: int = 128, out: int = 128, batch: int = 256, temperature: float = 0.5,
+           size: int = 28):  # fmt: skip
+    """SimCLR (Chen et al. 2020) as chapter 9 trains it on grey digits.
+
+    Each of the ``batch`` images x (1 × ``size`` × ``size``) gives two random views t(x), t′(x) (crop and
+    resize, rotation, shift, contrast, brightness, noise: ``utils.self_supervised.augment``); the same
+    encoder f (``utils.self_supervised.DigitEncoder(width)``: four 3×3 convolutions with batch norm and ReLU,
+    global average pooling) maps each view to its representation h (``8 · width`` numbers), and the same
+    projection head g (linear ``8 · width`` → ``hidden``, ReLU, linear ``hidden`` → ``out``) to z. NT-Xent
+    at ``temperature`` scores each of the 2N views on picking its partner among the other 2N − 1, so each
+    anchor has 2N − 2 negatives. After training, g is discarded and the linear probe and k-NN read h.
+    ``stated``: ``input``, ``views_per_image``, ``views`` (2N), ``negatives`` (2N − 2), ``features``,
+    ``encoder_parameters``, ``head`` (the three widths), ``head_parameters``, ``temperature``,
+    ``shared_weights`` (True) and ``probe_reads`` ("h").
+    """
+    w, hid, o = _positive_int("width", width), _positive_int("hidden", hidden), _positive_int("out", out)
+    n, s = _positive_int("batch", batch, 2), _positive_int("size", size, 8)
+    if not (isinstance(temperature, (int, float)) and not isinstance(temperature, bool) and temperature > 0):
+        raise ValueError(f"temperature must be a positive number, got {temperature!r}")
+    if max(8 * w, hid, o, 2 * n, s) > 9_999:
+        raise ValueError("an argument is too large to write in the drawing")
+    f = 8 * w
+    chans = [1, w, 2 * w, 4 * w, 8 * w]
+    encoder_params = sum(9 * a * b + 2 * b for a, b in zip(chans[:-1], chans[1:]))
+    head_params = f * hid + hid + hid * o + o
+    fig, ax = _canvas(MAX_WIDTH, 5.3, "SimCLR: two views, one encoder, one projection head, NT-Xent")
+    xl, xr, xm = 2.3, 5.7, 4.0
+    ys = {"x": 5.0, "view": 4.15, "f": 3.35, "h": 2.6, "g": 1.85, "z": 1.15, "loss": 0.4}
+    image = _box(ax, (xm, ys["x"]), 2.6, 0.34, f"image x, 1×{s}×{s}", "io", SMALL)
+    encoder_text = f"encoder f: 4 conv 3×3 + BN + ReLU,\nglobal average pool ({encoder_params:,} params)"
+    head_text = f"head g: linear {f}→{hid}, ReLU,\nlinear {hid}→{o} ({head_params:,} params)"
+    columns = []
+    for x, t, i in ((xl, "t", "ᵢ"), (xr, "t′", "ⱼ")):
+        view = _box(ax, (x, ys["view"]), 1.9, 0.34, f"view x̃{i} = {t}(x)", "io", SMALL)
+        _arrow(ax, (x + (0.5 if x < xm else -0.5), image.bottom[1]), (x, image.bottom[1] - 0.2), view.top)
+        _text(ax, (x + (-0.55 if x < xm else 0.55), (image.bottom[1] + view.top[1]) / 2 + 0.02), f"{t} ~ T")
+        enc = _box(ax, (x, ys["f"]), _width(encoder_text, SMALL), 0.46, encoder_text, "conv", SMALL)
+        h = _box(ax, (x, ys["h"]), 2.1, 0.34, f"h{i}: {f} features", "io", SMALL)
+        g = _box(ax, (x, ys["g"]), _width(head_text, SMALL), 0.46, head_text, "fc", SMALL)
+        z = _box(ax, (x, ys["z"]), 1.5, 0.34, f"z{i}: {o} numbers", "io", SMALL)
+        for a, b in ((view, enc), (enc, h), (h, g), (g, z)):
+            _arrow(ax, a.bottom, b.top)
+        columns.append({"enc": enc, "g": g, "z": z, "h": h})
+    for key in ("enc", "g"):
+        a, b = columns[0][key], columns[1][key]
+        _arrow(ax, a.right, b.left, ls="--", style="-")
+        _text(ax, (xm, a.y + 0.11), "shared")
+    _text(ax, (xm, columns[0]["h"].y), "the probe reads h\n(g is discarded)")
+    loss_text = f"NT-Xent (τ = {temperature:g}): pick the partner among the other {2 * n - 1};\n" + \
+        f"{n} images → {2 * n} views, {2 * n - 2} negatives per anchor"  # fmt: skip
+    loss = _box(ax, (xm, ys["loss"]), _width(loss_text, SMALL), 0.46, loss_text, "reg", SMALL)
+    for col in columns:
+        z = col["z"]
+        _arrow(ax, z.bottom, (z.x, loss.top[1]))
+    stated = {"input": (1, s, s), "views_per_image": 2, "views": 2 * n, "negatives": 2 * n - 2, "features": f}
+    stated |= {"encoder_parameters": encoder_params, "head": (f, hid, o), "head_parameters": head_params}
+    return fig, stated | {"temperature": temperature, "shared_weights": True, "probe_reads": "h"}
+
+
+# ------------------------------------------------------------------------------- chapter 9 pretext tasks
+def _pretext_rows(ax, rows, x0=0.2, x1=MAX_WIDTH - 0.2, h=0.5):
+    """Rows of boxes ``(text, kind)`` read left to right, one row per ``(y, parts)``, spread over
+    ``x0``–``x1`` with arrows between neighbours; the last box of a row feeds the first of the next.
+    Returns the boxes, row by row."""
+    drawn = []
+    for y, parts in rows:
+        widths = [_width(text, SMALL) for text, _ in parts]
+        gap = (x1 - x0 - sum(widths)) / max(len(parts) - 1, 1)
+        if gap < 0.2:
+            raise ValueError("a row of the drawing is too wide")
+        left, row = x0, []
+        for (text, kind), w in zip(parts, widths):
+            box = _box(ax, (left + w / 2, y), w, h, text, kind, SMALL)
+            if row:
+                _arrow(ax, row[-1].right, box.left)
+            row.append(box)
+            left += w + gap
+        if drawn:
+            prev = drawn[-1][-1]
+            mid = (prev.bottom[1] + row[0].top[1]) / 2
+            _arrow(ax, prev.bottom, (prev.x, mid), (row[0].x, mid), row[0].top)
+        drawn.append(row)
+    return drawn
+
+
+def rotation_pretext(size: int = 28, features: int = 128):
+    """Rotation prediction (Gidaris et al. 2018) as chapter 9 trains it: every unlabelled ``size`` × ``size``
+    grey image is rotated by 0°, 90°, 180° and 270° (``torch.rot90`` with k = 0, 1, 2, 3), the chapter's
+    ``DigitEncoder`` turns each rotated copy into ``features`` numbers, and a linear head predicts k with the
+    cross-entropy. ``stated``: ``image`` (1, H, W), ``rotations`` (4), ``copies`` ((4, 1, H, W) per image),
+    ``features``, ``head`` ((in, out) of the linear layer) and ``target`` ("k")."""
+    s, f = _positive_int("size", size, 4), _positive_int("features", features)
+    if max(s, f) > 9_999:
+        raise ValueError("an argument is too large to write in the drawing")
+    fig, ax = _canvas(MAX_WIDTH, 2.3, "Rotation prediction: which of four rotations was applied?")
+    rows = [
+        (1.85, [(f"unlabelled image\n1×{s}×{s}", "io"), ("torch.rot90(x, k)\nk = 0, 1, 2, 3", "merge"),
+                (f"4 copies\n0°, 90°, 180°, 270°\n4×1×{s}×{s}", "io")]),
+        (0.55, [("DigitEncoder\n(the same weights\nfor every copy)", "conv"), (f"{f} features\nper copy", "io"),
+                (f"linear {f} → 4", "fc"), ("cross-entropy\nwith the k applied", "reg")]),
+    ]  # fmt: skip
+    _pretext_rows(ax, rows, h=0.62)
+    stated = {"image": (1, s, s), "rotations": 4, "copies": (4, 1, s, s), "features": f, "head": (f, 4)}
+    return fig, stated | {"target": "k"}
+
+
+def jigsaw_pretext(size: int = 28, grid: int = 3, cell: int = 10, tile: int = 8, n_permutations: int = 24,
+                   features: int = 128, hidden: int = 256):  # fmt: skip
+    """The jigsaw puzzle (Noroozi & Favaro 2016) as chapter 9 trains it: the ``size`` × ``size`` image is
+    padded with zeros to ``grid · cell`` pixels and cut into ``grid`` × ``grid`` cells; from each cell a
+    ``tile`` × ``tile`` tile is cut at a random offset (the gap and the jitter: neighbouring tiles do not
+    touch), the tiles are shuffled by one of ``n_permutations`` fixed permutations, each goes through the same
+    ``DigitEncoder`` (``features`` numbers), the ``grid²`` feature vectors are concatenated in their shuffled
+    order, and an MLP (``hidden`` units) predicts which permutation was applied. ``stated``: ``padded``,
+    ``tiles``, ``tile`` (1, t, t), ``max_gap`` (the largest gap between neighbouring tiles, pixels),
+    ``n_permutations``, ``features``, ``concatenated`` and ``head`` ((in, hidden, out))."""
+    s, g = _positive_int("size", size, 4), _positive_int("grid", grid, 2)
+    c, t = _positive_int("cell", cell), _positive_int("tile", tile)
+    p, f, hh = _positive_int("n_permutations", n_permutations, 2), _positive_int("features", features), \
+        _positive_int("hidden", hidden)  # fmt: skip
+    if g * c < s:
+        raise ValueError(f"{g}×{g} cells of {c} pixels do not cover a {s}-pixel image")
+    if t > c:
+        raise ValueError(f"a tile of {t} pixels does not fit in a cell of {c}")
+    if p > math.factorial(g * g) or max(p, f, hh, g * g * f, s) > 99_999:
+        raise ValueError("n_permutations exceeds the permutations of the tiles, or an argument is too large")
+    n, gap = g * g, 2 * (c - t)
+    fig, ax = _canvas(MAX_WIDTH, 2.3, "Jigsaw puzzle: which permutation shuffled the tiles?")
+    rows = [
+        (1.85, [(f"unlabelled image\n1×{s}×{s}", "io"), (f"pad to {g * c}×{g * c},\n{g}×{g} cells of {c}×{c}", "merge"),
+                (f"in each cell a {t}×{t} tile\nat a random offset\n(gap 0–{gap} pixels)", "merge"),
+                (f"shuffle by one of\n{p} fixed permutations", "merge")]),
+        (0.55, [(f"{n} tiles\n1×{t}×{t}", "io"), ("DigitEncoder\n(the same weights\nfor every tile)", "conv"),
+                (f"concatenate\n{n} × {f} = {n * f}", "io"), (f"MLP {n * f} → {hh}\n→ {p}", "fc"),
+                ("cross-entropy with\nthe permutation", "reg")]),
+    ]  # fmt: skip
+    _pretext_rows(ax, rows, h=0.62)
+    stated = {"padded": (g * c, g * c), "tiles": n, "tile": (1, t, t), "max_gap": gap, "n_permutations": p}
+    return fig, stated | {"features": f, "concatenated": n * f, "head": (n * f, hh, p)}
+
+
+def inpainting_pretext(size: int = 28, hole: int = 12, features: int = 128, channels: int = 64):
+    """Inpainting (Pathak et al. 2016, the context encoder) as chapter 9 trains it: a ``hole`` × ``hole``
+    square at a random place of the ``size`` × ``size`` image is filled with grey (0.5), the chapter's
+    ``DigitEncoder`` encodes the damaged image to ``features`` numbers, and a decoder (a linear layer to
+    ``channels`` × size/4 × size/4, then two transposed convolutions of stride 2, the last with a sigmoid)
+    redraws the whole image; the loss is the squared error on the hole's pixels only. ``stated``: ``image``,
+    ``hole`` ((h, w)), ``fill`` (0.5), ``features``, ``decoder`` (the (C, H, W) after each decoder layer) and
+    ``loss`` ("squared error in the hole")."""
+    s, k = _positive_int("size", size, 8), _positive_int("hole", hole)
+    f, ch = _positive_int("features", features), _positive_int("channels", channels, 2)
+    if s % 4:
+        raise ValueError(f"size must be a multiple of 4 (two upsamplings by 2), got {s}")
+    if k >= s:
+        raise ValueError(f"the hole ({k}) must be smaller than the image ({s})")
+    if max(s, f, ch) > 9_999:
+        raise ValueError("an argument is too large to write in the drawing")
+    q = s // 4
+    decoder = [(ch, q, q), (ch // 2, 2 * q, 2 * q), (1, s, s)]
+    fig, ax = _canvas(MAX_WIDTH, 2.3, "Inpainting: redraw the pixels under a grey square")
+    rows = [
+        (1.85, [(f"unlabelled image\n1×{s}×{s}", "io"), (f"a {k}×{k} square at a\nrandom place set to 0.5", "merge"),
+                ("DigitEncoder", "conv"), (f"{f} features", "io")]),
+        (0.55, [(f"linear {f} →\n{ch}×{q}×{q}", "fc"), (f"transposed conv\n4×4/2 → {ch // 2}×{2 * q}×{2 * q}", "up"),
+                (f"transposed conv\n4×4/2 → 1×{s}×{s}\nsigmoid", "up"),
+                ("squared error\non the hole's\npixels only", "reg")]),
+    ]  # fmt: skip
+    _pretext_rows(ax, rows, h=0.62)
+    stated = {"image": (1, s, s), "hole": (k, k), "fill": 0.5, "features": f, "decoder": decoder}
+    return fig, stated | {"loss": "squared error in the hole"}
