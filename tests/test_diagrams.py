@@ -1786,3 +1786,51 @@ def test_pretext_diagrams_against_layers(draw):
         with pytest.raises(ValueError, match=match):
             call()
     plt.close("all")
+
+
+# ------------------------------------------------------------------------------------ chapter 9 SimSiam
+SIMSIAM_CALLS = {
+    "simsiam": lambda: diagrams.simsiam(),
+    "simsiam small": lambda: diagrams.simsiam(2, 8, 4, 1, 8),
+    "simsiam large": lambda: diagrams.simsiam(1_249, 9_999, 9_999, 9_999, 9_999),
+}
+
+
+@pytest.mark.parametrize("name", list(SIMSIAM_CALLS))
+def test_simsiam_style(name, draw):
+    CALLS.update(SIMSIAM_CALLS)  # the checks of test_style, on these drawings
+    test_style(name, draw)
+
+
+@pytest.mark.parametrize("width,hidden,out,bottleneck", [(16, 128, 128, None), (4, 32, 16, 3), (1, 3, 8, None)])
+def test_simsiam_against_the_layers_and_the_loss(width, hidden, out, bottleneck, draw):
+    """The encoder's, projector's and predictor's sizes are those of utils.non_contrastive's modules; the
+    loss sends no gradient into the targets z (the stop-gradient) and uses no other image of the batch."""
+    from utils.non_contrastive import Predictor, Projector, simsiam_loss
+    from utils.self_supervised import DigitEncoder
+
+    _, stated = draw(lambda: diagrams.simsiam(width, hidden, out, bottleneck))
+    encoder = DigitEncoder(width)
+    assert stated["features"] == encoder.out_features
+    assert stated["encoder_parameters"] == sum(p.numel() for p in encoder.parameters())
+    f, h, o = stated["projector"]
+    projector = Projector(f, h, o)
+    assert stated["projector_parameters"] == sum(p.numel() for p in projector.parameters())
+    o1, b, o2 = stated["predictor"]
+    predictor = Predictor(o1, bottleneck)
+    assert o1 == o2 == o and predictor.net[0].out_features == b == (bottleneck or max(out // 4, 1))
+    assert stated["predictor_parameters"] == sum(p.numel() for p in predictor.parameters())
+    z1 = projector(encoder(torch.rand(4, *stated["input"])))
+    assert z1.shape == (4, o) and predictor(z1).shape == (4, o)
+    p1, p2 = torch.randn(4, o, requires_grad=True), torch.randn(4, o, requires_grad=True)
+    zz1, zz2 = torch.randn(4, o, requires_grad=True), torch.randn(4, o, requires_grad=True)
+    grads = torch.autograd.grad(simsiam_loss(p1, p2, zz1, zz2), (p1, zz1, zz2), allow_unused=True)
+    assert stated["stop_gradient"] and all(g is None or not g.any() for g in grads[1:])
+    # no negatives: the loss of image 0 does not depend on the other images of the batch
+    (g,) = torch.autograd.grad(F.cosine_similarity(p1, zz2.detach())[0], p1)
+    assert stated["negatives"] == 0 and g[1:].abs().sum() == 0 and g[0].abs().sum() > 0
+    assert stated["shared_weights"] and stated["probe_reads"] == "h"
+    for bad in ({"width": 0}, {"bottleneck": 0}, {"out": 10_000}, {"size": 4}):
+        with pytest.raises(ValueError):
+            diagrams.simsiam(**bad)
+    plt.close("all")

@@ -164,3 +164,127 @@ def test_digit_encoder_shapes_parameters_and_errors():
         enc(torch.rand(3, 28, 28))
     with pytest.raises(ValueError, match="width"):
         S.DigitEncoder(width=0)
+
+
+# --- encode, evaluate_encoder, train_supervised (the protocol for an encoder and the supervised baseline)
+
+
+def bars(n_per_class=12, seed=0):
+    """Grey 28 x 28 images of three classes that survive the augmentation: a horizontal bar, a vertical
+    bar, a hollow square, each at a random place and brightness."""
+    g = torch.Generator().manual_seed(seed)
+    images, labels = [], []
+    for c in range(3):
+        for _ in range(n_per_class):
+            x = torch.zeros(1, 28, 28)
+            r, q = (int(v) for v in torch.randint(8, 20, (2,), generator=g))
+            if c == 0:
+                x[0, r - 1 : r + 2, 5:23] = 1
+            elif c == 1:
+                x[0, 5:23, q - 1 : q + 2] = 1
+            else:
+                x[0, 7:21, 7:21] = 1
+                x[0, 10:18, 10:18] = 0
+            images.append(x * (0.6 + 0.4 * torch.rand(1, generator=g)))
+            labels.append(c)
+    return torch.stack(images), torch.tensor(labels)
+
+
+def test_encode_is_the_eval_mode_output_in_chunks_and_restores_the_mode():
+    torch.manual_seed(0)
+    enc = S.DigitEncoder(width=4)
+    x = torch.rand(7, 1, 28, 28)
+    enc(torch.rand(16, 1, 28, 28))  # a training-mode forward moves the batch-norm running statistics
+    enc.train()
+    h = S.encode(enc, x, batch_size=3)  # chunks of 3, 3 and 1
+    assert enc.training  # the mode is restored
+    enc.eval()
+    with torch.no_grad():
+        expected = enc(x)
+    assert h.shape == (7, 32) and h.device.type == "cpu" and h.dtype == torch.float32
+    assert torch.allclose(h, expected, atol=1e-6)
+    enc.train()
+    with torch.no_grad():
+        assert not torch.allclose(enc(x), expected, atol=1e-3)  # train mode would differ: eval mattered
+    with pytest.raises(ValueError, match="N, C, H, W"):
+        S.encode(enc, torch.rand(7, 28, 28))
+    with pytest.raises(ValueError, match="batch_size"):
+        S.encode(enc, x, batch_size=0)
+    with pytest.raises(ValueError, match="features"):
+        S.encode(torch.nn.Conv2d(1, 2, 3), x)  # a map, not features
+
+
+def test_evaluate_encoder_is_the_probe_of_the_encoded_features():
+    from torch.utils.data import Subset, TensorDataset
+
+    x, y = bars(n_per_class=20)
+    torch.manual_seed(0)
+    enc = S.DigitEncoder(width=4)
+    pool, test = list(range(0, 60, 2)), list(range(1, 60, 2))
+    expected = S.probe(S.encode(enc, x[pool]), y[pool], S.encode(enc, x[test]), y[test], (1, 5), (0, 1))
+    dataset = TensorDataset(x, y)
+    for a, b in [
+        ((x[pool], y[pool]), (x[test], y[test])),
+        (TensorDataset(x[pool], y[pool]), TensorDataset(x[test], y[test])),
+        (Subset(dataset, pool), Subset(dataset, test)),  # what utils.split_dataset returns
+    ]:
+        table = S.evaluate_encoder(enc, a, b, per_class=(1, 5), seeds=(0, 1))
+        pd_testing = pytest.importorskip("pandas").testing
+        pd_testing.assert_frame_equal(table, expected)
+    with pytest.raises(ValueError, match="pool must be"):
+        S.evaluate_encoder(enc, x[pool], (x[test], y[test]))
+    with pytest.raises(ValueError, match="30 images but 29 labels"):
+        S.evaluate_encoder(enc, (x[pool], y[pool][:-1]), (x[test], y[test]))
+
+
+def test_train_supervised_learns_is_deterministic_and_counts_its_steps():
+    x, y = bars()
+    xt, yt = bars(n_per_class=20, seed=1)
+
+    def run(seed, **kwargs):
+        torch.manual_seed(100)  # the same encoder weights every time: only `seed` varies
+        enc = S.DigitEncoder(width=4)
+        before = [p.detach().clone() for p in enc.parameters()]
+        history, head = S.train_supervised(enc, x, y, seed=seed, progress=False, **kwargs)
+        moved = any(not torch.equal(a, p) for a, p in zip(before, enc.parameters()))
+        return enc, head, history, moved
+
+    enc, head, history, moved = run(0, passes=2, min_steps=60, batch_size=16, lr=2e-2)
+    assert moved  # the encoder is trained in place, not only the head
+    assert isinstance(head, torch.nn.Linear) and head.in_features == 32 and head.out_features == 3
+    # 36 images in batches of 16: 3 batches a pass, 60 steps at least: 20 passes
+    assert history.epochs == 20
+    assert history.train_loss[-1] < 0.5 * history.train_loss[0]
+    accuracy = (head(S.encode(enc, xt)).argmax(1) == yt).double().mean().item()
+    assert accuracy > 0.9  # on new images, without augmentation (chance: 1/3)
+    # the same seed, the same training; another seed, another
+    enc2, head2, history2, _ = run(0, passes=2, min_steps=6, batch_size=16)
+    enc3, head3, history3, _ = run(0, passes=2, min_steps=6, batch_size=16)
+    enc4, head4, history4, _ = run(1, passes=2, min_steps=6, batch_size=16)
+    assert history2.train_loss == history3.train_loss and torch.equal(head2.weight, head3.weight)
+    assert all(torch.equal(a, b) for a, b in zip(enc2.state_dict().values(), enc3.state_dict().values()))
+    assert history2.train_loss != history4.train_loss and not torch.equal(head2.weight, head4.weight)
+    # more passes than min_steps asks for: the passes decide (36 images, batch 64 -> 36: 1 step a pass)
+    _, _, history5, _ = run(0, passes=5, min_steps=2, batch_size=64)
+    assert history5.epochs == 5
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(images=torch.rand(4, 28, 28)), "N, C, H, W"),
+        (dict(labels=torch.tensor([0, 1, 1])), "4 class indices"),
+        (dict(labels=torch.tensor([0, 0, 0, 0])), "at least 2 classes"),
+        (dict(passes=0), "passes"),
+        (dict(min_steps=-1), "min_steps"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(lr=0), "lr"),
+        (dict(weight_decay=-1.0), "weight_decay"),
+        (dict(encoder=torch.nn.Conv2d(1, 2, 3)), "out_features"),
+    ],
+)
+def test_train_supervised_refuses_bad_input(kwargs, message):
+    call = dict(encoder=S.DigitEncoder(width=4), images=torch.rand(4, 1, 28, 28), labels=torch.tensor([0, 1, 1, 0]))
+    call.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        S.train_supervised(call.pop("encoder"), call.pop("images"), call.pop("labels"), progress=False, **call)

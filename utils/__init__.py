@@ -15,8 +15,9 @@ motion with exact optical flow, the motorcycle stereo pair, warping, end-point e
 classical baselines), ``fcos``
 (the one-stage detector of chapter 4, in pieces), ``identities`` (generated faces of many identities, in
 groups), ``models`` (networks reused after the notebook that teaches them), ``self_supervised`` (the
-linear-probe and k-NN evaluation protocol, SimCLR-style augmentations, NT-Xent), ``sequences`` (sequences of
-digits that must be remembered over a chosen distance), ``segmentation`` (U-Net, IoU,
+linear-probe and k-NN evaluation protocol, SimCLR-style augmentations, NT-Xent, chapter 9's encoder),
+``pretext`` (rotation, jigsaw and inpainting), ``contrastive`` (SimCLR), ``non_contrastive`` (SimSiam),
+``sequences`` (sequences of digits that must be remembered over a chosen distance), ``segmentation`` (U-Net, IoU,
 weighted loss), ``video_models`` (the small video classifiers of chapter 8), ``widgets`` (explorers that also
 run headless).
 """
@@ -28,6 +29,7 @@ from . import (
     biometrics,
     boxes,
     cells,
+    contrastive,
     detection,
     detection_data,
     detection_training,
@@ -38,6 +40,8 @@ from . import (
     flow,
     identities,
     models,
+    non_contrastive,
+    pretext,
     segmentation,
     self_supervised,
     sequences,
@@ -77,6 +81,7 @@ __all__ = [
     "biometrics",
     "boxes",
     "cells",
+    "contrastive",
     "detection",
     "detection_data",
     "detection_training",
@@ -87,6 +92,8 @@ __all__ = [
     "flow",
     "identities",
     "models",
+    "non_contrastive",
+    "pretext",
     "segmentation",
     "self_supervised",
     "sequences",

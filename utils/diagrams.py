@@ -2791,3 +2791,70 @@ def inpainting_pretext(size: int = 28, hole: int = 12, features: int = 128, chan
     _pretext_rows(ax, rows, h=0.62)
     stated = {"image": (1, s, s), "hole": (k, k), "fill": 0.5, "features": f, "decoder": decoder}
     return fig, stated | {"loss": "squared error in the hole"}
+
+
+# ------------------------------------------------------------------------------------ chapter 9 SimSiam
+def simsiam(width: int = 16, hidden: int = 128, out: int = 128, bottleneck: int | None = None, size: int = 28):
+    """SimSiam (Chen and He 2021) as chapter 9 trains it on grey digits (``utils.non_contrastive``).
+
+    Two random views x₁, x₂ of an image (``utils.self_supervised.augment``) go through the same encoder f
+    (``DigitEncoder(width)``: four 3×3 convolutions with batch norm and ReLU, global average pooling, ``8 ·
+    width`` features h), the same projector g (linear ``8 · width`` → ``hidden`` without bias, batch norm,
+    ReLU, linear ``hidden`` → ``out``) to z, and the same predictor q (the bottleneck: linear ``out`` →
+    ``bottleneck`` without bias, batch norm, ReLU, linear ``bottleneck`` → ``out``; default ``out // 4``) to p.
+    The loss ½ D(p₁, sg(z₂)) + ½ D(p₂, sg(z₁)), D the negative cosine similarity, compares each view's
+    prediction with the other view's z under a stop-gradient (sg): no gradient flows into the targets, and
+    there are no negatives. ``stated``: ``input``, ``features``, ``encoder_parameters``, ``projector`` (the
+    three widths), ``projector_parameters``, ``predictor`` (the three widths), ``predictor_parameters``,
+    ``negatives`` (0), ``stop_gradient`` (True), ``shared_weights`` (True) and ``probe_reads`` ("h")."""
+    w, hid, o = _positive_int("width", width), _positive_int("hidden", hidden), _positive_int("out", out)
+    s = _positive_int("size", size, 8)
+    b = max(o // 4, 1) if bottleneck is None else _positive_int("bottleneck", bottleneck)
+    if max(8 * w, hid, o, b, s) > 9_999:
+        raise ValueError("an argument is too large to write in the drawing")
+    f = 8 * w
+    chans = [1, w, 2 * w, 4 * w, 8 * w]
+    encoder_params = sum(9 * a * c + 2 * c for a, c in zip(chans[:-1], chans[1:]))
+    projector_params = f * hid + 2 * hid + hid * o + o
+    predictor_params = o * b + 2 * b + b * o + o
+    fig, ax = _canvas(MAX_WIDTH, 5.9, "SimSiam: two views, a predictor, a stop-gradient and no negatives")
+    xl, xr, xm = 1.75, 6.25, 4.0
+    ys = {"x": 5.6, "view": 4.85, "f": 4.15, "h": 3.5, "g": 2.85, "z": 2.2, "q": 1.5, "p": 0.85}
+    image = _box(ax, (xm, ys["x"]), 2.6, 0.34, f"image x, 1×{s}×{s}", "io", SMALL)
+    encoder_text = f"encoder f: 4 conv 3×3 + BN + ReLU,\nglobal average pool ({encoder_params:,} params)"
+    projector_text = f"projector g: linear {f}→{hid}, BN,\nReLU, linear {hid}→{o} ({projector_params:,} params)"
+    predictor_text = f"predictor q: linear {o}→{b}, BN,\nReLU, linear {b}→{o} ({predictor_params:,} params)"
+    columns = []
+    for x, i, t, side in ((xl, "₁", "t", 1), (xr, "₂", "t′", -1)):
+        view = _box(ax, (x, ys["view"]), 1.7, 0.34, f"view x{i} = {t}(x)", "io", SMALL)
+        _arrow(ax, (xm - side * 0.6, image.bottom[1]), (xm - side * 0.6, view.y), view.right if side > 0 else view.left)
+        boxes = {"view": view}
+        boxes["f"] = _box(ax, (x, ys["f"]), _width(encoder_text, SMALL), 0.46, encoder_text, "conv", SMALL)
+        boxes["h"] = _box(ax, (x, ys["h"]), 1.9, 0.34, f"h{i}: {f} features", "io", SMALL)
+        boxes["g"] = _box(ax, (x, ys["g"]), _width(projector_text, SMALL), 0.46, projector_text, "fc", SMALL)
+        boxes["z"] = _box(ax, (x, ys["z"]), 1.5, 0.34, f"z{i}: {o} numbers", "io", SMALL)
+        boxes["q"] = _box(ax, (x, ys["q"]), _width(predictor_text, SMALL), 0.46, predictor_text, "se", SMALL)
+        boxes["p"] = _box(ax, (x, ys["p"]), 1.5, 0.34, f"p{i}: {o} numbers", "io", SMALL)
+        for a, c in (("view", "f"), ("f", "h"), ("h", "g"), ("g", "z"), ("z", "q"), ("q", "p")):
+            _arrow(ax, boxes[a].bottom, boxes[c].top)
+        columns.append(boxes)
+    for key in ("f", "g", "q"):
+        a, c = columns[0][key], columns[1][key]
+        _arrow(ax, a.right, c.left, ls="--", style="-")
+        _text(ax, (xm, a.y + 0.11), "shared")
+    _text(ax, (xm, ys["h"]), "the probe reads h\n(g and q are discarded)")
+    loss_text = "loss ½ D(p₁, sg(z₂)) + ½ D(p₂, sg(z₁))\nD = −cosine similarity; no negatives"
+    loss = _box(ax, (xm, 0.3), _width(loss_text, SMALL), 0.46, loss_text, "reg", SMALL)
+    red = PALETTE["pool"][1]
+    for boxes, side in ((columns[0], 1), (columns[1], -1)):
+        p, z = boxes["p"], boxes["z"]
+        _arrow(ax, p.bottom, (p.x, loss.y), loss.left if side > 0 else loss.right)
+        # the target: z, crossing to the other side's loss term, through the stop-gradient
+        xs = xm - side * 0.35
+        start = z.right if side > 0 else z.left
+        _arrow(ax, start, (xs, z.y), (xs, loss.top[1]), color=red, ls="--")
+    _text(ax, (xm, ys["z"] + 0.3), "sg: stop-gradient\n(no gradient to z)", color=red)
+    stated = {"input": (1, s, s), "features": f, "encoder_parameters": encoder_params}
+    stated |= {"projector": (f, hid, o), "projector_parameters": projector_params}
+    stated |= {"predictor": (o, b, o), "predictor_parameters": predictor_params, "negatives": 0}
+    return fig, stated | {"stop_gradient": True, "shared_weights": True, "probe_reads": "h"}
