@@ -10,14 +10,7 @@ import torch.nn.functional as F
 from utils import non_contrastive as N
 from utils.self_supervised import DigitEncoder
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # small tensors: one thread is faster than several competing for a loaded machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_embedding_std_against_numpy_and_its_two_limits():

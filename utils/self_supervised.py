@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import model_device
+
 
 def _check_features(x, name: str) -> torch.Tensor:
     if not isinstance(x, torch.Tensor) or x.ndim != 2 or not x.is_floating_point() or len(x) == 0:
@@ -294,8 +296,7 @@ def encode(encoder: nn.Module, images: torch.Tensor, batch_size: int = 500) -> t
         raise ValueError(f"images must be a float tensor (N, C, H, W), got {shape}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    parameter = next(iter(encoder.parameters()), None)
-    device = parameter.device if parameter is not None else torch.device("cpu")
+    device = model_device(encoder)
     was_training = encoder.training
     encoder.eval()
     try:
@@ -391,8 +392,7 @@ def train_supervised(
     width = getattr(encoder, "out_features", None)
     if not isinstance(width, int):
         raise ValueError("encoder must have an integer attribute out_features (its feature width)")
-    parameter = next(iter(encoder.parameters()), None)
-    device = parameter.device if parameter is not None else torch.device("cpu")
+    device = model_device(encoder)
     x = images.detach().cpu()
     batch = min(batch_size, len(x))
     per_pass = math.ceil(len(x) / batch)
