@@ -18,7 +18,8 @@ groups), ``models`` (networks reused after the notebook that teaches them), ``se
 linear-probe and k-NN evaluation protocol, SimCLR-style augmentations, NT-Xent, chapter 9's encoder),
 ``pretext`` (rotation, jigsaw and inpainting), ``contrastive`` (SimCLR), ``non_contrastive`` (SimSiam),
 ``sequences`` (sequences of digits that must be remembered over a chosen distance), ``segmentation`` (U-Net, IoU,
-weighted loss), ``video_models`` (the small video classifiers of chapter 8), ``widgets`` (explorers that also
+weighted loss), ``transformers`` (attention, the Vision Transformer, attention rollout),
+``video_models`` (the small video classifiers of chapter 8), ``widgets`` (explorers that also
 run headless).
 """
 
@@ -45,6 +46,7 @@ from . import (
     segmentation,
     self_supervised,
     sequences,
+    transformers,
     video_models,
     widgets,
 )
@@ -97,6 +99,7 @@ __all__ = [
     "segmentation",
     "self_supervised",
     "sequences",
+    "transformers",
     "video_models",
     "widgets",
     "DEVICE_ENV",
