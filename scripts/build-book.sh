@@ -19,5 +19,8 @@ if [ ! -f "_build/.jupyter_cache/.inputs-$inputs" ]; then
   mkdir -p _build/.jupyter_cache
   touch "_build/.jupyter_cache/.inputs-$inputs"
 fi
+# Execute the notebooks not yet in the cache several at a time (most run on one thread), as the build
+# would; the build then finds them all in the cache. DLCV_BUILD_JOBS=1 executes one at a time.
+python scripts/execute_notebooks.py ${DLCV_BUILD_JOBS:+--jobs "$DLCV_BUILD_JOBS"}
 jupyter-book build . --builder html --warningiserror --keep-going "$@"
 echo "==> the book is in _build/html/index.html"

@@ -44,6 +44,14 @@ class TestNotebook:
         assert not dirty, f"cells {dirty} have outputs: run `python scripts/strip_outputs.py {path.name}`"
         assert "widgets" not in nb.metadata, "widget state is stored: run scripts/strip_outputs.py"
 
+    def test_build_metadata_is_spelled_right(self, path):
+        # scripts/execute_notebooks.py reads "dlcv": {"run_alone": true}; a misspelt key would silently run
+        # a timing notebook next to another one
+        nb = nbformat.read(path, as_version=4)
+        dlcv = nb.metadata.get("dlcv", {})
+        assert isinstance(dlcv, dict) and set(dlcv) <= {"run_alone"}, f"unknown notebook metadata dlcv: {dlcv}"
+        assert isinstance(dlcv.get("run_alone", False), bool), "dlcv.run_alone must be true or false"
+
     def test_first_cell_installs_utils_on_colab_from_the_tagged_release(self, path):
         nb = nbformat.read(path, as_version=4)
         first = nb.cells[0]
