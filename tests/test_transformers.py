@@ -140,3 +140,39 @@ def test_attention_rollout():
     assert not torch.allclose(plain, rollout)
     with pytest.raises(ValueError):
         T.attention_rollout([])
+
+
+def test_fit_cosine_is_adamw_with_a_cosine_decay_to_zero():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    import utils
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(64, 1, 28, 28, generator=g), torch.randint(0, 10, (64,), generator=g)
+
+    def run(recipe):
+        torch.manual_seed(0)
+        model = T.VisionTransformer(**{**TINY, "num_layers": 1}, in_channels=1)
+        loader = DataLoader(
+            TensorDataset(x, y), batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(0)
+        )
+        recipe(model, loader)
+        return model
+
+    def by_hand(model, loader):
+        optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.05)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=2 * len(loader))
+        utils.fit(model, loader, epochs=2, optimizer=optimizer, scheduler=scheduler, device="cpu", progress=False)
+
+    ours = run(lambda m, loader: T.fit_cosine(m, loader, epochs=2, device="cpu", progress=False))
+    expected = run(by_hand)
+    assert all(torch.equal(a, b) for a, b in zip(ours.parameters(), expected.parameters()))
+
+    def constant_rate(model, loader):
+        optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.05)
+        utils.fit(model, loader, epochs=2, optimizer=optimizer, device="cpu", progress=False)
+
+    constant = run(constant_rate)
+    assert not all(torch.equal(a, b) for a, b in zip(ours.parameters(), constant.parameters()))
+    with pytest.raises(ValueError, match="epochs"):
+        T.fit_cosine(ours, [], epochs=0)

@@ -18,6 +18,7 @@ The copies of what chapter 10 writes out in its notebooks, for the notebooks tha
   digits). ``model(x, need_weights=True)`` also returns each layer's attention weights.
 * :func:`attention_rollout`: Abnar & Zuidema's attention rollout (2020): the head-averaged attention of
   each layer, with the residual connection as ``0.5·A + 0.5·I``, multiplied through the layers.
+* :func:`fit_cosine`: the chapter's training recipe (AdamW, a cosine decay of the learning rate to 0).
 """
 
 from __future__ import annotations
@@ -236,3 +237,19 @@ def attention_rollout(weights, residual: bool = True) -> torch.Tensor:
             a = a / a.sum(dim=-1, keepdim=True)
         result = a if result is None else a @ result
     return result
+
+
+def fit_cosine(model, train_loader, val_loader=None, *, epochs: int, lr: float = 3e-3, weight_decay: float = 0.05,
+               **fit_options):  # fmt: skip
+    """Chapter 10's training recipe (notebook 3 chose it for the digit ViT and LeNet-5 alike): AdamW with
+    ``lr`` and decoupled ``weight_decay`` on every parameter, the learning rate decayed from ``lr`` to 0
+    along a cosine, one step per batch, no warm-up; then :func:`utils.fit` (``fit_options``: ``device``,
+    ``progress``, ``desc``). Returns its :class:`~utils.training.History`."""
+    from .training import fit
+
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * len(train_loader))
+    return fit(model, train_loader, val_loader, epochs=epochs, optimizer=optimizer, scheduler=scheduler,
+               **fit_options)  # fmt: skip
