@@ -1834,3 +1834,247 @@ def test_simsiam_against_the_layers_and_the_loss(width, hidden, out, bottleneck,
         with pytest.raises(ValueError):
             diagrams.simsiam(**bad)
     plt.close("all")
+
+
+# ------------------------------------------------------------------------------ chapter 10 attention
+MHA_CALLS = {
+    "multi-head attention": lambda: diagrams.multi_head_attention(),
+    "multi-head attention vit-b": lambda: diagrams.multi_head_attention(768, 12, 197),
+    "multi-head attention one head": lambda: diagrams.multi_head_attention(2, 1, 1),
+    "multi-head attention large": lambda: diagrams.multi_head_attention(3_333, 3, 9_999),
+    "multi-head attention 99 heads": lambda: diagrams.multi_head_attention(3_267, 99, 9_999),
+}
+
+
+@pytest.mark.parametrize("name", list(MHA_CALLS))
+def test_multi_head_attention_style(name, draw):
+    CALLS.update(MHA_CALLS)  # the checks of test_style, on these drawings
+    test_style(name, draw)
+
+
+@pytest.mark.parametrize("embed_dim,num_heads,tokens", [(64, 4, 17), (12, 3, 5), (8, 1, 2)])
+def test_multi_head_attention_against_torch(embed_dim, num_heads, tokens, draw):
+    """The shapes, parameter count and multiply-adds stated are those of nn.MultiheadAttention and of
+    utils.transformers.MultiHeadAttention; the scores are the attention weights' entries."""
+    from utils.transformers import MultiHeadAttention
+
+    _, stated = draw(lambda: diagrams.multi_head_attention(embed_dim, num_heads, tokens))
+    reference = nn.MultiheadAttention(embed_dim, num_heads, batch_first=True)
+    shapes = {name: tuple(p.shape) for name, p in reference.state_dict().items()}
+    assert shapes == {
+        "in_proj_weight": stated["in_proj_weight"], "in_proj_bias": stated["in_proj_bias"],
+        "out_proj.weight": stated["out_proj_weight"], "out_proj.bias": stated["out_proj_bias"],
+    }  # fmt: skip
+    ours = MultiHeadAttention(embed_dim, num_heads)
+    assert stated["parameters"] == utils.count_params(reference) == utils.count_params(ours)
+    x = torch.randn(1, tokens, embed_dim)
+    _, weights = reference(x, x, x, need_weights=True, average_attn_weights=False)
+    assert tuple(weights.shape[1:]) == stated["scores"] and weights[0].numel() == stated["score_entries"]
+    q, k, v = F.linear(x, reference.in_proj_weight, reference.in_proj_bias).chunk(3, dim=-1)
+    head = q.reshape(1, tokens, num_heads, -1).transpose(1, 2)[0, 0]
+    assert tuple(head.shape) == stated["per_head"] and stated["head_dim"] == embed_dim // num_heads
+    assert stated["macs"] == utils.count_macs(ours, (1, tokens, embed_dim))
+    for bad in ({"embed_dim": 10, "num_heads": 4}, {"tokens": 0}, {"num_heads": 0}, {"embed_dim": 3_334}):
+        with pytest.raises(ValueError):
+            diagrams.multi_head_attention(**bad)
+    plt.close("all")
+
+
+# ------------------------------------------------------------------------------- chapter 10 Swin windows
+SWIN_CALLS = {
+    "swin windows": lambda: diagrams.swin_windows(),
+    "swin windows 12": lambda: diagrams.swin_windows(12, 4, 1),
+    "swin windows 16": lambda: diagrams.swin_windows(16, 8, 4),
+    "swin windows 4": lambda: diagrams.swin_windows(4, 2),
+}
+
+
+@pytest.mark.parametrize("name", list(SWIN_CALLS))
+def test_swin_windows_style(name, draw):
+    CALLS.update(SWIN_CALLS)  # the checks of test_style, on these drawings
+    test_style(name, draw)
+
+
+@pytest.mark.parametrize("grid,window,shift", [(8, 4, 2), (12, 4, 1), (16, 8, 4), (14, 7, 3)])
+def test_swin_windows_against_swin_masks(grid, window, shift, draw):
+    """The windows the drawing states, from real tensors: the regular partition by reshaping, the shifted
+    windows by offsetting the boundaries, and the rolled panel's pieces against the masks of Swin's own
+    code (its three slices per axis in the rolled frame): two tokens of a rolled window get the same number
+    exactly where Swin's mask lets them attend to each other."""
+    _, stated = draw(lambda: diagrams.swin_windows(grid, window, shift))
+    n, m, s = grid, window, shift
+    tokens = torch.arange(n * n).reshape(n, n)
+    windows = tokens.reshape(n // m, m, n // m, m).permute(0, 2, 1, 3).reshape(-1, m * m)
+    assert stated["windows"] == len(windows) and stated["tokens_per_window"] == windows.shape[1] == m * m
+    assert stated["tokens"] == n * n and stated["window"] == m and stated["shift"] == s
+    # the shifted partition: boundaries at s, s + m, ...: one more window per side than the regular one
+    cuts = [0, *range(s, n, m), n]
+    assert stated["shifted_windows"] == (len(cuts) - 1) ** 2 == (n // m + 1) ** 2
+    # Swin's mask (the reference implementation's slices), in the rolled frame
+    swin = torch.zeros(n, n)
+    count = 0
+    for h in (slice(0, -m), slice(-m, -s), slice(-s, None)):
+        for w in (slice(0, -m), slice(-m, -s), slice(-s, None)):
+            swin[h, w] = count
+            count += 1
+    ours = torch.tensor(stated["rolled_labels"], dtype=torch.float32)
+    assert ours.shape == (n, n)
+    pieces = []
+    for part in (swin, ours):
+        p = part.reshape(n // m, m, n // m, m).permute(0, 2, 1, 3).reshape(-1, m * m)
+        pieces.append(p[:, :, None] == p[:, None, :])
+    assert torch.equal(pieces[0], pieces[1])
+    rolled_windows = ours.reshape(n // m, m, n // m, m).permute(0, 2, 1, 3).reshape(-1, m * m)
+    per_window = [len(torch.unique(w)) for w in rolled_windows]
+    assert stated["max_pieces"] == max(per_window) == 4
+    # the rolled labels are the shifted panel's, moved by torch.roll
+    assert len(torch.unique(ours)) == stated["shifted_windows"]
+    assert stated["score_entries_global"] == (n * n) ** 2 and stated["score_entries_windowed"] == m * m * n * n
+    for bad, match in (({"grid": 10}, "multiple"), ({"shift": 4}, "smaller"), ({"grid": 32, "window": 8}, "too large"),
+                       ({"grid": 4, "window": 4}, "at least 2")):  # fmt: skip
+        with pytest.raises(ValueError, match=match):
+            diagrams.swin_windows(**{"grid": 8, "window": 4, **bad})
+    plt.close("all")
+
+
+# ---------------------------------------------------------------------------- chapter 10 Vision Transformer
+VIT_CALLS = {
+    "vision transformer": lambda: diagrams.vision_transformer(),
+    "vision transformer b16": lambda: diagrams.vision_transformer(224, 16, 12, 12, 768, 3072, 1000, 3),
+    "vision transformer small": lambda: diagrams.vision_transformer(2, 1, 1, 1, 1, 1, 1, 1),
+    "vision transformer large": lambda: diagrams.vision_transformer(316, 1, 99_999, 1, 99_999, 99_999, 99_999, 3),
+}
+
+
+@pytest.mark.parametrize("name", list(VIT_CALLS))
+def test_vision_transformer_style(name, draw):
+    CALLS.update(VIT_CALLS)  # the checks of test_style, on these drawings
+    test_style(name, draw)
+
+
+@pytest.mark.parametrize(
+    "config", [(28, 7, 2, 4, 64, 128, 10, 1), (28, 7, 2, 4, 64, 128, 10, 3), (32, 8, 3, 2, 16, 40, 5, 2)]
+)
+def test_vision_transformer_against_the_networks(config, draw):
+    """Every size and parameter count the drawing states, from utils.transformers.VisionTransformer's layers
+    and tensors (and from torchvision's VisionTransformer, which has the same parameters, for RGB input)."""
+    import torchvision
+
+    from utils.transformers import VisionTransformer, patchify
+
+    size, p, layers, heads, d, m, k, c = config
+    _, stated = draw(lambda: diagrams.vision_transformer(*config))
+    model = VisionTransformer(size, p, layers, heads, d, m, num_classes=k, in_channels=c)
+    x = torch.rand(2, c, size, size)
+    patches = patchify(x, p)
+    assert stated["image"] == (c, size, size) and stated["grid"] == (size // p, size // p)
+    assert (stated["patches"], stated["patch_dim"]) == tuple(patches.shape[1:])
+    assert model.tokens(x).shape == (2, stated["tokens"], stated["hidden_dim"])
+    block = model.encoder.layers[0]
+    assert stated["num_layers"] == len(model.encoder.layers) and stated["num_heads"] == block.self_attention.num_heads
+    assert stated["head_dim"] * stated["num_heads"] == d and stated["mlp_dim"] == block.mlp[0].out_features
+    assert model(x).shape == (2, stated["num_classes"])
+
+    def n(module):
+        return sum(t.numel() for t in module.parameters())
+
+    params = stated["parameters"]
+    assert params["patch embedding"] == n(model.conv_proj) and params["class token"] == model.class_token.numel()
+    assert params["position embeddings"] == model.encoder.pos_embedding.numel()
+    assert params["attention"] == n(block.ln_1) + n(block.self_attention)
+    assert params["MLP"] == n(block.ln_2) + n(block.mlp) and params["block"] == n(block)
+    assert params["final norm"] == n(model.encoder.ln) and params["head"] == n(model.heads)
+    assert params["total"] == n(model)
+    if c == 3:
+        reference = torchvision.models.VisionTransformer(size, p, layers, heads, d, m, num_classes=k)
+        assert params["total"] == n(reference)
+    bad_arguments = (
+        ({"image_size": 30}, "multiple"),
+        ({"num_heads": 3}, "divisible"),
+        ({"hidden_dim": 0}, "hidden_dim"),
+        ({"image_size": 1_000, "patch_size": 1}, "too large"),
+    )
+    for bad, match in bad_arguments:
+        with pytest.raises(ValueError, match=match):
+            diagrams.vision_transformer(**bad)
+    plt.close("all")
+
+
+def test_vision_transformer_b16_counts(draw):
+    """ViT-B/16's stated counts: torchvision's vit_b_16 on the meta device (86,567,656 parameters)."""
+    import torchvision
+
+    _, stated = draw(lambda: diagrams.vision_transformer(224, 16, 12, 12, 768, 3072, 1000, 3))
+    with torch.device("meta"):
+        reference = torchvision.models.vit_b_16()
+    assert stated["parameters"]["total"] == sum(t.numel() for t in reference.parameters()) == 86_567_656
+    assert stated["tokens"] == reference.seq_length == 197 and stated["patch_dim"] == 768
+    plt.close("all")
+
+
+# ------------------------------------------------------------------------- chapter 10 inductive bias
+LOCALITY_CALLS = {
+    "locality": lambda: diagrams.locality(),
+    "locality 3x3, 8x8 patches": lambda: diagrams.locality(32, 3, 8),
+    "locality small": lambda: diagrams.locality(4, 1, 2),
+    "locality large": lambda: diagrams.locality(64, 21, 8),
+}
+
+
+@pytest.mark.parametrize("name", list(LOCALITY_CALLS))
+def test_locality_style(name, draw):
+    CALLS.update(LOCALITY_CALLS)  # the checks of test_style, on these drawings
+    test_style(name, draw)
+
+
+def _field(output, x):
+    """Rows and columns of the input pixels on which ``output`` (a scalar) depends: its gradient's support."""
+    (grad,) = torch.autograd.grad(output, x, retain_graph=True)
+    rows, cols = grad[0, 0].abs().sum(1).nonzero(), grad[0, 0].abs().sum(0).nonzero()
+    return int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1), int((grad != 0).sum())
+
+
+@pytest.mark.parametrize("size,kernel,patch", [(28, 5, 7), (32, 3, 8), (24, 7, 4)])
+def test_locality_against_the_networks(size, kernel, patch, draw):
+    """The fields the drawing states, measured as gradient supports: LeNet-5's (for 28, 5) or a conv, 2 x 2
+    pooling, conv stack's units, and a ViT token after one encoder block, which depends on every pixel."""
+    from utils.models import LeNet5
+    from utils.transformers import VisionTransformer
+
+    _, stated = draw(lambda: diagrams.locality(size, kernel, patch))
+    torch.manual_seed(0)
+    if (size, kernel) == (28, 5):
+        stack = LeNet5().features
+        first, second = stack[0], stack[:4]
+    else:
+        first = nn.Conv2d(1, 4, kernel, padding=kernel // 2)
+        second = nn.Sequential(first, nn.Tanh(), nn.AvgPool2d(2), nn.Conv2d(4, 4, kernel))
+    x = torch.rand(1, 1, size, size, requires_grad=True)
+    c = size // 2
+    k = stated["conv_field"]
+    assert _field(first(x)[0, 0, c, c], x) == (k, k, k * k) and stated["kernel_size"] == k == kernel
+    out = second(x)
+    m = out.shape[-1] // 2
+    f2 = stated["second_conv_field"]
+    assert _field(out[0, 0, m, m], x) == (f2, f2, f2 * f2)
+    vit = VisionTransformer(size, patch, 1, 2, 8, 16, num_classes=3, in_channels=1)
+    with torch.no_grad():
+        vit.encoder.pos_embedding.normal_()
+    tokens = vit.encoder(vit.tokens(x))[0]
+    assert tokens.shape[1] == stated["tokens"] == stated["patches"] + 1 == stated["attended"]
+    assert stated["grid"] ** 2 == stated["patches"] and stated["patch_size"] == patch
+    # the class token and a patch token after one block: every pixel counts (one
+    # coordinate: the LayerNorm makes their sum constant)
+    for i in (0, 1):
+        assert _field(tokens[0, i, 0], x)[2] == stated["attention_field"] == size * size
+    bad_arguments = (
+        ({"kernel_size": 4}, "odd"),
+        ({"kernel_size": 11}, "fit"),
+        ({"patch_size": 5}, "multiple"),
+        ({"image_size": 70, "patch_size": 7}, "too large"),
+        ({"patch_size": 28}, "at least 2"),
+    )
+    for bad, match in bad_arguments:
+        with pytest.raises(ValueError, match=match):
+            diagrams.locality(**{"image_size": 28, "kernel_size": 5, "patch_size": 7, **bad})
+    plt.close("all")

@@ -2858,3 +2858,339 @@ def simsiam(width: int = 16, hidden: int = 128, out: int = 128, bottleneck: int 
     stated |= {"projector": (f, hid, o), "projector_parameters": projector_params}
     stated |= {"predictor": (o, b, o), "predictor_parameters": predictor_params, "negatives": 0}
     return fig, stated | {"stop_gradient": True, "shared_weights": True, "probe_reads": "h"}
+
+
+# ---------------------------------------------------------------------------------- chapter 10 attention
+def multi_head_attention(embed_dim: int = 64, num_heads: int = 4, tokens: int = 17):
+    """Scaled dot-product attention (left) and multi-head self-attention (right), as in Vaswani et al.
+    (2017), Figure 2, with ``torch.nn.MultiheadAttention``'s parameter names.
+
+    Left, one head: the scores Q Kᵀ of ``tokens`` queries against ``tokens`` keys (an N × N matrix), divided
+    by √d_h, optionally masked (−∞ where a query may not look), a softmax along each row, and the weighted
+    sum of the values. Right: the input X (N × D, D = ``embed_dim``) goes through one fused linear map
+    (``in_proj_weight`` 3D × D, ``in_proj_bias`` 3D) that gives Q, K and V; each is cut into ``num_heads``
+    heads of d_h = D / H columns; every head attends on its own; the heads' outputs are concatenated and
+    mixed by ``out_proj`` (D × D with a bias). ``stated`` (per image): ``embed_dim``, ``num_heads``,
+    ``head_dim``, ``tokens``, ``in_proj_weight``, ``in_proj_bias``, ``out_proj_weight``, ``out_proj_bias``
+    (shapes), ``parameters`` (4D² + 4D), ``per_head`` ((N, d_h) of each of q, k, v), ``scores`` ((H, N, N)),
+    ``score_entries`` (H · N²) and ``macs`` (4·N·D² for the projections + 2·N²·D for the scores and the
+    weighted sums; the softmax and the scaling are not counted, as by ``FlopCounterMode``).
+    """
+    d, h = _positive_int("embed_dim", embed_dim), _positive_int("num_heads", num_heads)
+    n = _positive_int("tokens", tokens)
+    if d % h:
+        raise ValueError(f"embed_dim={d} is not divisible by num_heads={h}")
+    if max(3 * d, n) > 9_999 or h > 99:
+        raise ValueError("an argument is too large to write in the drawing")
+    dh = d // h
+    params = 4 * d * d + 4 * d
+    macs = 4 * n * d * d + 2 * n * n * d
+    fig, ax = _canvas(MAX_WIDTH, 5.6, "Scaled dot-product attention (one head) and multi-head self-attention")
+    # ---- left: one head
+    xl = 1.75
+    _text(ax, (xl, 5.35), "one head (scaled dot-product attention)", FONT)
+    ys = [4.85, 4.15, 3.5, 2.85, 2.2, 1.5, 0.85]
+    q = _box(ax, (xl - 1.05, ys[0]), 0.85, 0.34, f"Q: {n}×{dh}", "io", SMALL)
+    k = _box(ax, (xl, ys[0]), 0.85, 0.34, f"K: {n}×{dh}", "io", SMALL)
+    v = _box(ax, (xl + 1.05, ys[0]), 0.85, 0.34, f"V: {n}×{dh}", "io", SMALL)
+    mm1 = _box(ax, (xl - 0.5, ys[1]), 1.7, 0.34, f"Q Kᵀ: {n}×{n} scores", "fc", SMALL)
+    scale = _box(ax, (xl - 0.5, ys[2]), 1.7, 0.34, f"÷ √dₕ = √{dh}", "norm", SMALL)
+    mask = _box(ax, (xl - 0.5, ys[3]), 1.7, 0.34, "mask (optional): −∞", "reg", SMALL)
+    soft = _box(ax, (xl - 0.5, ys[4]), 1.7, 0.34, "softmax along rows", "act", SMALL)
+    mm2 = _box(ax, (xl, ys[5]), 2.2, 0.34, f"weights × V: {n}×{dh}", "fc", SMALL)
+    out = _box(ax, (xl, ys[6]), 1.5, 0.34, f"output: {n}×{dh}", "io", SMALL)
+    _arrow(ax, q.bottom, (q.x, mm1.top[1]))
+    _arrow(ax, k.bottom, (k.x, mm1.top[1]))
+    for a, b in ((mm1, scale), (scale, mask), (mask, soft)):
+        _arrow(ax, a.bottom, b.top)
+    _arrow(ax, soft.bottom, (soft.x, mm2.top[1]))
+    _arrow(ax, v.bottom, (v.x, mm2.top[1]))
+    _arrow(ax, mm2.bottom, out.top)
+    _text(ax, (xl, 0.4), "each row of weights sums to 1", SMALL)
+    # ---- right: multi-head
+    xr = 5.85
+    _text(ax, (xr, 5.35), f"multi-head self-attention ({h} head{'s' * (h > 1)})", FONT)
+    x_in = _box(ax, (xr, ys[0]), 1.6, 0.34, f"X: {n}×{d}", "io", SMALL)
+    proj_text = f"in_proj: weight {3 * d}×{d}, bias {3 * d}"
+    proj = _box(ax, (xr, ys[1]), _width(proj_text, SMALL), 0.34, proj_text, "fc", SMALL)
+    qkv = [_box(ax, (xr + dx, ys[2]), 0.95, 0.34, f"{name}: {n}×{d}", "io", SMALL)
+           for dx, name in ((-1.1, "Q"), (0.0, "K"), (1.1, "V"))]  # fmt: skip
+    _arrow(ax, x_in.bottom, proj.top)
+    for box in qkv:
+        _arrow(ax, (box.x, proj.bottom[1]), box.top)
+    # the heads: a stack of boxes, one per head
+    stack = min(h, 4)
+    head_text = (f"Q, K, V cut into {h} head{'s' * (h > 1)} of dₕ = {dh} columns;\n{h} × scaled dot-product "
+                 f"attention\nper head: q, k, v {n}×{dh}, scores {n}×{n}")  # fmt: skip
+    for i in reversed(range(stack)):
+        dx, dy = 0.09 * i, 0.09 * i
+        head = _box(ax, (xr + dx, 2.45 + dy), 3.3, 0.62, "" if i else head_text, "se", SMALL)
+        if i == 0:
+            front = head
+    for box in qkv:
+        _arrow(ax, box.bottom, (box.x, front.top[1] + 0.09 * (stack - 1)))
+
+    cat = _box(ax, (xr, ys[5]), 2.5, 0.34, f"concatenate heads: {n}×{d}", "io", SMALL)
+    outp_text = f"out_proj: weight {d}×{d}, bias {d}"
+    outp = _box(ax, (xr, ys[6]), _width(outp_text, SMALL), 0.34, outp_text, "fc", SMALL)
+    _arrow(ax, front.bottom, cat.top)
+    _arrow(ax, cat.bottom, outp.top)
+    _text(ax, (xr, 0.4), f"output {n}×{d} | parameters 4D² + 4D = {params:,}", SMALL)
+    _text(ax, (xr, 0.13), f"multiply-adds 4ND² + 2N²D = {macs:,}", SMALL)
+    _text(ax, (xl, 0.13), f"all heads: {h}×{n}×{n} = {h * n * n:,} scores", SMALL)
+    stated = {"embed_dim": d, "num_heads": h, "head_dim": dh, "tokens": n, "in_proj_weight": (3 * d, d)}
+    stated |= {"in_proj_bias": (3 * d,), "out_proj_weight": (d, d), "out_proj_bias": (d,), "parameters": params}
+    return fig, stated | {"per_head": (n, dh), "scores": (h, n, n), "score_entries": h * n * n, "macs": macs}
+
+
+# ----------------------------------------------------------------------------- chapter 10 Swin windows
+def _window_labels(grid: int, window: int, shift: int) -> np.ndarray:
+    """The window of each token of a ``grid`` × ``grid`` map when the partition into ``window`` × ``window``
+    windows is offset by ``shift`` tokens (0: the regular partition): boundaries at shift, shift + window, …"""
+    group = (np.arange(grid) + (window - shift)) // window
+    return group[:, None] * (grid // window + 1) + group[None, :]
+
+
+def swin_windows(grid: int = 8, window: int = 4, shift: int | None = None):
+    """Swin's windowed attention (Liu et al. 2021) on a ``grid`` × ``grid`` map of tokens, in three panels.
+
+    Left: the regular partition into ``window`` × ``window`` windows (layer l attends only inside each).
+    Middle: the partition shifted by ``shift`` tokens (default ``window // 2``) that layer l + 1 uses, whose
+    windows straddle the old boundaries: more windows, some smaller. Right: Swin's trick for computing it,
+    a cyclic shift of the map by −``shift`` (``torch.roll``) after which the regular partition applies
+    again; a window made of pieces from different sides of the map gets a mask so that each piece attends
+    only to itself. Each cell shows the shifted window its token belongs to. ``stated``: ``tokens``,
+    ``window``, ``shift``, ``windows``, ``tokens_per_window``, ``shifted_windows``, ``rolled_labels`` (the
+    right panel's numbers, row by row), ``max_pieces`` (the most pieces in one rolled window),
+    ``score_entries_global`` (N² per head) and ``score_entries_windowed`` (M²·N per head)."""
+    n, m = _positive_int("grid", grid, 2), _positive_int("window", window, 2)
+    s = m // 2 if shift is None else _positive_int("shift", shift)
+    if n % m or n // m < 2:
+        raise ValueError(f"grid ({n}) must be a multiple of window ({m}) with at least 2 windows per side")
+    if s >= m:
+        raise ValueError(f"shift ({s}) must be smaller than the window ({m})")
+    if n > 16:
+        raise ValueError(f"grid ({n}) is too large to draw (at most 16)")
+    shifted = _window_labels(n, m, s)
+    rolled = np.roll(shifted, (-s, -s), axis=(0, 1))
+    # the shifted windows, numbered 0, 1, ... in reading order, each with its colour
+    ids = {v: i for i, v in enumerate(dict.fromkeys(shifted.flatten().tolist()))}
+    kinds = ["io", "conv", "conv1x1", "norm", "pool", "fc", "act", "dwconv", "up", "se", "reg", "rnn"]
+    fill = {v: PALETTE[kinds[i % len(kinds)]][0] for v, i in ids.items()}
+    fig, ax = _canvas(MAX_WIDTH, 3.35, "Swin: attention inside windows, and windows shifted between layers")
+    size = 2.2
+    cell = size / n
+    panels = [
+        (0.25, shifted, f"layer l: {(n // m) ** 2} windows\nof {m}×{m} = {m * m} tokens", 0),
+        (2.9, shifted, f"layer l+1: windows shifted\nby {s}: {len(ids)} windows", s),
+        (5.55, rolled, f"torch.roll by −{s}: {(n // m) ** 2} windows\nagain, a mask per piece", 0),
+    ]
+    pieces = []
+    for left, labels, caption, offset in panels:
+        top = 3.1
+        values = [[str(ids[labels[i, j]]) for j in range(n)] for i in range(n)]
+        fills = [[fill[labels[i, j]] for j in range(n)] for i in range(n)]
+        _grid(ax, (left, top), values, cell, fills=fills, size=SMALL)
+        # thick lines on the window boundaries of this panel
+        edges = [k for k in range(n + 1) if k in (0, n) or (k - offset) % m == 0]
+        for k in edges:
+            ax.plot([left + k * cell] * 2, [top, top - size], color=LINE, lw=2.2)
+            ax.plot([left, left + size], [top - k * cell] * 2, color=LINE, lw=2.2)
+        _text(ax, (left + size / 2, top - size - 0.35), caption)
+    _text(
+        ax,
+        (MAX_WIDTH / 2, 0.15),
+        "thick lines: the windows of each panel; number and colour of a cell: its window in layer l+1",
+    )
+    for i in range(0, n, m):
+        for j in range(0, n, m):
+            pieces.append(len(np.unique(rolled[i : i + m, j : j + m])))
+    stated = {"tokens": n * n, "window": m, "shift": s, "windows": (n // m) ** 2, "tokens_per_window": m * m}
+    stated |= {"shifted_windows": len(ids), "max_pieces": max(pieces)}
+    stated |= {"rolled_labels": tuple(tuple(ids[v] for v in row) for row in rolled.tolist())}
+    return fig, stated | {"score_entries_global": (n * n) ** 2, "score_entries_windowed": m * m * n * n}
+
+
+# ---------------------------------------------------------------------------- chapter 10 Vision Transformer
+def vision_transformer(image_size: int = 28, patch_size: int = 7, num_layers: int = 2, num_heads: int = 4,
+                       hidden_dim: int = 64, mlp_dim: int = 128, num_classes: int = 10,
+                       in_channels: int = 1):  # fmt: skip
+    """The Vision Transformer (Dosovitskiy et al. 2021) as ``utils.transformers.VisionTransformer`` and
+    torchvision's ``VisionTransformer`` build it (the arguments are theirs; ``in_channels`` 3 for RGB).
+
+    Top row: the ``in_channels`` × ``image_size``² image is cut into N = (``image_size`` / ``patch_size``)²
+    patches, each flattened to C·p² numbers and mapped by one linear projection (the strided convolution
+    ``conv_proj``) to ``hidden_dim`` = D numbers. Second row: a learned class token is put in front
+    (N + 1 tokens) and the learned position embeddings are added. Then ``num_layers`` pre-norm encoder
+    blocks (LayerNorm, multi-head self-attention with ``num_heads`` heads of D / heads, residual; LayerNorm,
+    MLP D → ``mlp_dim`` → D with GELU, residual), a final LayerNorm, and the linear head reads the class
+    token's output. ``stated``: ``image`` (C, H, W), ``grid`` (rows, columns of patches), ``patches`` (N),
+    ``patch_dim`` (C·p²), ``hidden_dim``, ``tokens`` (N + 1), ``num_layers``, ``num_heads``, ``head_dim``,
+    ``mlp_dim``, ``num_classes`` and ``parameters`` (per part: ``patch embedding``, ``class token``,
+    ``position embeddings``, ``attention`` and ``MLP`` (with their LayerNorm, per block), ``block``,
+    ``final norm``, ``head``, ``total``).
+    """
+    s, p = _positive_int("image_size", image_size), _positive_int("patch_size", patch_size)
+    n_layers, h = _positive_int("num_layers", num_layers), _positive_int("num_heads", num_heads)
+    d, m = _positive_int("hidden_dim", hidden_dim), _positive_int("mlp_dim", mlp_dim)
+    k, c = _positive_int("num_classes", num_classes), _positive_int("in_channels", in_channels)
+    if s % p:
+        raise ValueError(f"image_size={s} is not a multiple of patch_size={p}")
+    if d % h:
+        raise ValueError(f"hidden_dim={d} is not divisible by num_heads={h}")
+    g = s // p
+    n, patch_dim = g * g, c * p * p
+    if max(s, n + 1, patch_dim, d, m, k, n_layers, c) > 99_999:
+        raise ValueError("an argument is too large to write in the drawing")
+    params = {
+        "patch embedding": patch_dim * d + d,
+        "class token": d,
+        "position embeddings": (n + 1) * d,
+        "attention": 2 * d + 3 * d * d + 3 * d + d * d + d,
+        "MLP": 2 * d + d * m + m + m * d + d,
+    }
+    params["block"] = params["attention"] + params["MLP"]
+    params["final norm"], params["head"] = 2 * d, d * k + k
+    params["total"] = sum(params[key] for key in ("patch embedding", "class token", "position embeddings"))
+    params["total"] += n_layers * params["block"] + params["final norm"] + params["head"]
+    fig, ax = _canvas(MAX_WIDTH, 6.3, "The Vision Transformer: patches, tokens, encoder blocks, a class-token head")
+    # row 1: image -> patches -> flattened -> linear projection -> patch tokens
+    rows = [
+        (5.95, [(f"image\n{c}×{s}×{s}", "io"), (f"cut into {n} patches\n{p}×{p} ({g}×{g} grid)", "merge"),
+                (f"flatten: {n} × {patch_dim}\n(C·p·p each)", "io"),
+                (f"linear {patch_dim} → {d}\n(conv {p}×{p}, stride {p})", "conv"), (f"patch tokens\n{n} × {d}", "io")]),
+    ]  # fmt: skip
+    patch_tokens = _pretext_rows(ax, rows, h=0.52)[0][-1]
+    # row 2: the class token in front of the patch tokens, then the positions added
+    y2 = 4.95
+    cls_text = f"class token\n(learned) 1 × {d}"
+    cls = _box(ax, (0.2 + _width(cls_text, SMALL) / 2, y2), _width(cls_text, SMALL), 0.52, cls_text, "fc", SMALL)
+    cat_text = f"concatenate\n{n + 1} × {d}"
+    cat = _box(ax, (3.0, y2), _width(cat_text, SMALL), 0.52, cat_text, "io", SMALL)
+    pos_text = f"+ position embeddings\n(learned) {n + 1} × {d}"
+    pos = _box(ax, (5.2, y2), _width(pos_text, SMALL), 0.52, pos_text, "fc", SMALL)
+    tok_text = f"tokens\n{n + 1} × {d}"
+    tokens = _box(ax, (MAX_WIDTH - 0.2 - _width(tok_text, SMALL) / 2, y2), _width(tok_text, SMALL), 0.52, tok_text,
+                  "io", SMALL)  # fmt: skip
+    mid = (patch_tokens.bottom[1] + cat.top[1]) / 2
+    _arrow(ax, patch_tokens.bottom, (patch_tokens.x, mid), (cat.x + 0.2, mid), (cat.x + 0.2, cat.top[1]))
+    _arrow(ax, cls.right, cat.left)
+    _arrow(ax, cat.right, pos.left)
+    _arrow(ax, pos.right, tokens.left)
+    # the encoder block, with its two residual connections, framed and repeated num_layers times
+    x, pitch = 2.55, 0.5
+    top = 3.95
+    items = [[("LayerNorm", "norm")], [(f"multi-head self-attention, {h} head{'s' * (h > 1)} × {d // h}", "se")], "+",
+             [("LayerNorm", "norm")], [(f"MLP {d} → {m}, GELU, → {d}", "fc")], "+"]  # fmt: skip
+    boxes = _column(ax, x, top, items, pitch)
+    entry = (x, top + 0.32)
+    _arrow(ax, tokens.bottom, (tokens.x, 4.45), (x, 4.45), boxes[0].top)
+    for a, b in ((0, 2), (3, 5)):
+        start_y = boxes[a].top[1] + 0.12
+        bx = x - 1.75
+        _dot(ax, (x, start_y))
+        _arrow(ax, (x, start_y), (bx, start_y), (bx, boxes[b].y), boxes[b].left)
+    _text(ax, (x - 1.92, (boxes[0].y + boxes[2].y) / 2), "residual", rotation=90)
+    _text(ax, (x - 1.92, (boxes[3].y + boxes[5].y) / 2), "residual", rotation=90)
+    left, right = x - 2.15, x + 1.75
+    bottom = boxes[-1].bottom[1] - 0.12
+    _frame(ax, left, bottom, right, entry[1] + 0.02)
+    _text(ax, (right - 0.05, bottom - 0.14), f"× {n_layers} encoder block{'s' * (n_layers > 1)} (pre-norm)",
+          FONT, ha="right")  # fmt: skip
+    # after the blocks: final LayerNorm, the class token's output, the head
+    hx = 6.15
+    out_items = [[("LayerNorm", "norm")], (f"token 0 (class token): {d}", 2.0), [(f"head: linear {d} → {k}", "fc")],
+                 (f"{k} logits", 1.2)]  # fmt: skip
+    outs = _column(ax, hx, 3.45, out_items, 0.55)
+    last = boxes[-1]
+    _arrow(ax, last.right, (4.75, last.y), (4.75, 3.85), (hx, 3.85), outs[0].top)
+    notes = [
+        f"parameters: {params['total']:,}",
+        f"patch embedding {params['patch embedding']:,}, class token {d:,}",
+        f"positions {params['position embeddings']:,}, head {params['head']:,}",
+        f"per block {params['block']:,}: attention {params['attention']:,}",
+        f"MLP {params['MLP']:,} (each with its LayerNorm)",
+    ]
+    for i, line in enumerate(notes):
+        _text(ax, (5.05, 1.35 - 0.24 * i), line, ha="left")
+    stated = {"image": (c, s, s), "grid": (g, g), "patches": n, "patch_dim": patch_dim, "hidden_dim": d}
+    stated |= {"tokens": n + 1, "num_layers": n_layers, "num_heads": h, "head_dim": d // h, "mlp_dim": m}
+    return fig, stated | {"num_classes": k, "parameters": params}
+
+
+# ------------------------------------------------------------------------- chapter 10 inductive bias
+def locality(image_size: int = 28, kernel_size: int = 5, patch_size: int = 7):
+    """What each unit of a CNN and of a ViT sees of an ``image_size``² image, side by side.
+
+    Left, a convolutional network such as LeNet-5: a unit of its first ``kernel_size`` × ``kernel_size``
+    convolution sees k × k pixels (**locality**); after a 2 × 2 pooling and a second k × k convolution a unit
+    sees 3k − 1 pixels across (14 for LeNet-5's C3); only a dense layer at the end sees the whole image.
+    Right, a Vision Transformer with ``patch_size`` × ``patch_size`` patches: the image is a grid of N
+    patches, and in its very first attention layer every one of the N + 1 tokens (the class token too)
+    attends to all N + 1, so every output token depends on every pixel. ``stated``: ``image_size``,
+    ``kernel_size``, ``conv_field`` (k), ``second_conv_field`` (3k − 1), ``patch_size``, ``grid`` (patches
+    per side), ``patches`` (N), ``tokens`` (N + 1), ``attended`` (tokens each token attends to) and
+    ``attention_field`` (pixels each token depends on after one layer).
+    """
+    s, k = _positive_int("image_size", image_size, 4), _positive_int("kernel_size", kernel_size)
+    p = _positive_int("patch_size", patch_size)
+    if k % 2 == 0:
+        raise ValueError(f"kernel_size must be odd (a window centred on its unit), got {k}")
+    if 3 * k - 1 > s:
+        raise ValueError(f"the second convolution's field (3·{k} − 1 = {3 * k - 1}) must fit in the image ({s})")
+    if s % p or s // p < 2:
+        raise ValueError(f"image_size={s} must be a multiple of patch_size={p}, with at least 2 patches per side")
+    if s > 64 or s // p > 8:
+        raise ValueError(f"image_size={s} (at most 64) or its grid ({s // p}, at most 8) is too large to draw")
+    g = s // p
+    n, field2 = g * g, 3 * k - 1
+    fig, ax = _canvas(MAX_WIDTH, 4.2, "Locality: a convolution sees a window, attention sees every patch")
+    side, top = 2.6, 3.6
+    # ---- left: the pixel grid, the second convolution's field and the first's inside it
+    x0 = 0.55
+    px = side / s
+    ax.add_patch(Rectangle((x0, top - side), side, side, fc="white", ec=LINE, lw=1.0, zorder=1))
+    for i in range(1, s):
+        ax.plot([x0 + i * px] * 2, [top - side, top], color="#dddddd", lw=0.4, zorder=1)
+        ax.plot([x0, x0 + side], [top - i * px] * 2, color="#dddddd", lw=0.4, zorder=1)
+    centre = s // 2  # the unit's pixel: row and column
+    fill2, edge2 = PALETTE["conv"]
+    lo2 = centre - field2 // 2
+    ax.add_patch(Rectangle((x0 + lo2 * px, top - (lo2 + field2) * px), field2 * px, field2 * px, fc=fill2, ec=edge2,
+                           lw=1.2, zorder=2))  # fmt: skip
+    lo1 = centre - k // 2
+    ax.add_patch(Rectangle((x0 + lo1 * px, top - (lo1 + k) * px), k * px, k * px, fc=_shade(fill2, edge2, 0.6),
+                           ec=edge2, lw=1.2, zorder=3))  # fmt: skip
+    ax.add_patch(Rectangle((x0 + centre * px, top - (centre + 1) * px), px, px, fc=TEXT, ec=TEXT, lw=0.5, zorder=4))
+    _text(ax, (x0 + side / 2, top + 0.25), "convolution: local windows", FONT, weight="bold")
+    lines = [f"a first-layer unit (black) sees {k}×{k} pixels;", f"after 2×2 pooling and a second {k}×{k}",
+             f"convolution, {field2}×{field2} (light blue);", "only a dense layer sees the whole image"]  # fmt: skip
+    for i, line in enumerate(lines):
+        _text(ax, (x0 + side / 2, top - side - 0.25 - 0.2 * i), line)
+    # ---- right: the patch grid, one query patch, its attention to every token
+    x1 = MAX_WIDTH - 0.3 - side
+    cell = side / g
+    fill_q, edge_q = PALETTE["se"]
+    query = (1 % g, 1 % g)  # row, column
+    centres = {}
+    for i in range(g):
+        for j in range(g):
+            fc = fill_q if (i, j) == query else PALETTE["io"][0]
+            ax.add_patch(Rectangle((x1 + j * cell, top - (i + 1) * cell), cell, cell, fc=fc, ec=LINE, lw=1.0,
+                                   zorder=1))  # fmt: skip
+            centres[i, j] = (x1 + (j + 0.5) * cell, top - (i + 0.5) * cell)
+    cls = _box(ax, (x1 - 0.75, top - side / 2), 0.62, 0.42, "class\ntoken", "fc", SMALL)
+    q = centres[query]
+    for (i, j), c in centres.items():
+        if (i, j) != query:
+            ax.plot([q[0], c[0]], [q[1], c[1]], color=edge_q, lw=0.9, zorder=3)
+        ax.plot(*c, "o", color=edge_q, ms=3.5, zorder=4)
+    ax.plot([q[0], cls.right[0]], [q[1], cls.right[1]], color=edge_q, lw=0.9, zorder=3)
+    _text(ax, (x1 + side / 2, top + 0.25), "attention: every token, from layer 1", FONT, weight="bold")
+    lines = [f"{n} patches of {p}×{p} and a class token: {n + 1} tokens;", f"each attends to all {n + 1} (lines:",
+             "one patch's), so after one layer every", f"token depends on all {s * s} pixels"]  # fmt: skip
+    for i, line in enumerate(lines):
+        _text(ax, (x1 + side / 2 - 0.3, top - side - 0.25 - 0.2 * i), line)
+    stated = {"image_size": s, "kernel_size": k, "conv_field": k, "second_conv_field": field2, "patch_size": p}
+    stated |= {"grid": g, "patches": n, "tokens": n + 1, "attended": n + 1, "attention_field": s * s}
+    return fig, stated
