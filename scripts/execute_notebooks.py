@@ -1,14 +1,16 @@
 """Execute the book's notebooks into the build's execution cache, several at a time.
 
-``jupyter-book build`` executes the notebooks it finds no cached execution of, one after the other. Most
+``jupyter-book build`` executes the notebooks it finds no cached execution of, one after the other. Many
 notebooks run on one CPU thread, so on a machine with two or more cores this script, run before the build,
 fills the same cache (``_build/.jupyter_cache``) with several notebooks executing at once, the way the
 build would execute each of them (myst-nb's cache mode: the notebook's folder as working directory, the
 timeout of ``_config.yml``, errors not allowed); the build then finds every execution in the cache.
 
-A notebook whose asserts compare timings (it measures latency and asserts, say, that one network is faster
-than another) carries ``"dlcv": {"run_alone": true}`` in its metadata: it runs after the others, alone,
-so that no other notebook competes with it for the CPU.
+Only notebooks that pin PyTorch to one thread (``utils.setup(..., threads=1)``) run side by side: a
+notebook that uses every core, next to another, runs several times slower (measured: 84 s alone, 801 s
+beside another on two cores). The others run alone, after them, as does a notebook whose asserts compare
+timings (it measures latency and asserts, say, that one network is faster than another), which carries
+``"dlcv": {"run_alone": true}`` in its metadata.
 
     python scripts/execute_notebooks.py            # every notebook of _toc.yml not yet in the cache
     python scripts/execute_notebooks.py --jobs 1   # one at a time
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -33,8 +36,15 @@ from book_toc import ROOT, toc_notebooks
 CACHE = ROOT / "_build" / ".jupyter_cache"
 
 
+ONE_THREAD = re.compile(r"utils\.setup\([^)]*threads\s*=\s*1\b")
+
+
 def runs_alone(nb) -> bool:
-    return bool(nb.metadata.get("dlcv", {}).get("run_alone", False))
+    """True unless the notebook pins PyTorch to one thread and does not ask to run alone."""
+    if nb.metadata.get("dlcv", {}).get("run_alone", False):
+        return True
+    code = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
+    return not ONE_THREAD.search(code)
 
 
 def execute(path: str, timeout: int):
@@ -109,6 +119,8 @@ def main(argv=None) -> int:
         )
         print(f"    {seconds:5.0f} s  {name}", flush=True)
 
+    if args.jobs == 1:  # everything one after the other
+        alone, together = together + alone, []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = [pool.submit(execute, path, timeout) for path in together]
         for future in as_completed(futures):
